@@ -1,0 +1,141 @@
+//! The four API families of `shared/seeds/`, each with the same shape:
+//! `parse` (wire format -> typed events, also used by the enricher), `accept` (validate and
+//! authenticate one HTTP request -> `Accepted`), `transport_error` (the family's own error
+//! body for problems found before its parser runs), and `BODY_LIMIT`.
+
+pub mod activity;
+pub mod crm;
+pub mod fields;
+pub mod mobile_batch;
+pub mod s2s;
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use hyper::{Method, StatusCode};
+use tributary_schemas::Source;
+
+use crate::credentials::Credentials;
+
+pub type HttpResponse = hyper::Response<Full<Bytes>>;
+
+/// What a family sees of an HTTP request besides its body.
+#[derive(Debug)]
+pub struct RequestParts<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    /// Media type without parameters, lowercased (`application/json`); `None` when absent.
+    pub content_type: Option<String>,
+}
+
+/// Everything a family needs to decide on a request.
+#[derive(Debug, Clone, Copy)]
+pub struct AcceptContext<'a> {
+    pub credentials: &'a Credentials,
+    /// Receive time, epoch ms UTC.
+    pub received_at: i64,
+    /// The batch id the gateway will publish under (CRM echoes it in `partitionKey`).
+    pub batch_id: &'a str,
+}
+
+/// A request that passed validation and authentication: publish it, then reply.
+pub struct Accepted {
+    pub source: Source,
+    pub tenant: String,
+    pub attributes: HashMap<String, String>,
+    pub events: usize,
+    /// The success response, sent only after the broker acknowledged the batch.
+    pub reply: HttpResponse,
+}
+
+/// Problems found before a family's parser runs; each family renders them in its own format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    NotFound,
+    MethodNotAllowed,
+    /// The body (as sent, or after gzip inflation) exceeds the limit.
+    PayloadTooLarge { limit: usize },
+    /// The body did not arrive in time.
+    Timeout,
+    /// `Content-Encoding` we cannot undo, or a corrupt gzip stream.
+    BadContentEncoding(String),
+    /// The broker did not acknowledge in time: retry later.
+    Unavailable { retry_after_secs: u32 },
+    Internal,
+}
+
+impl TransportError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            TransportError::NotFound => StatusCode::NOT_FOUND,
+            TransportError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            TransportError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            TransportError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            TransportError::BadContentEncoding(_) => StatusCode::BAD_REQUEST,
+            TransportError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            TransportError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short sentence for error bodies that carry a message.
+    pub fn message(&self) -> String {
+        match self {
+            TransportError::NotFound => "Not Found".into(),
+            TransportError::MethodNotAllowed => "Method Not Allowed".into(),
+            TransportError::PayloadTooLarge { limit } => {
+                format!("Payload Too Large: the body exceeds {limit} bytes")
+            }
+            TransportError::Timeout => "Request Time Out".into(),
+            TransportError::BadContentEncoding(why) => format!("Bad Content-Encoding: {why}"),
+            TransportError::Unavailable { .. } => {
+                "Service Unavailable: the event store did not acknowledge in time, retry later"
+                    .into()
+            }
+            TransportError::Internal => "Internal Server Error".into(),
+        }
+    }
+
+    /// Headers every family adds to this error (`Retry-After`, `Allow`).
+    pub fn decorate(&self, response: &mut HttpResponse, allow: &'static str) {
+        let headers = response.headers_mut();
+        match self {
+            TransportError::Unavailable { retry_after_secs } => {
+                headers.insert("retry-after", HeaderValue::from(*retry_after_secs));
+            }
+            TransportError::MethodNotAllowed => {
+                headers.insert("allow", HeaderValue::from_static(allow));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A JSON response with `status` and `body`.
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
+    bytes_response(
+        status,
+        "application/json; charset=utf-8",
+        serde_json::to_vec(body).expect("a Value always serializes"),
+    )
+}
+
+/// A response with the given content type and bytes.
+pub fn bytes_response(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> HttpResponse {
+    let mut response = hyper::Response::new(Full::from(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// A response without a body.
+pub fn empty_response(status: StatusCode) -> HttpResponse {
+    let mut response = hyper::Response::new(Full::default());
+    *response.status_mut() = status;
+    response
+}

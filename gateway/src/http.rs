@@ -1,0 +1,410 @@
+//! The HTTP edge: routing, request ids, body limits and timeouts, gzip, then the family's
+//! `accept`, publishing, and the family's reply. Everything family-specific lives in
+//! `families/`; this file only knows which family owns which path.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
+use hyper::{Method, Request};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+use tributary_schemas::{compress_body, RawBatch};
+use tributary_service::Shutdown;
+
+use crate::config::GatewayConfig;
+use crate::credentials::Credentials;
+use crate::families::{
+    self, AcceptContext, Accepted, HttpResponse, RequestParts, TransportError,
+};
+use crate::metrics;
+use crate::publish::Publisher;
+use crate::search::Search;
+
+/// Everything a request handler needs; shared by all connections.
+pub struct Gateway {
+    pub config: GatewayConfig,
+    pub credentials: Credentials,
+    pub publisher: Arc<dyn Publisher>,
+    pub search: Option<Search>,
+}
+
+/// Which handler owns a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    MobileBatch,
+    Crm,
+    S2s,
+    Activity,
+    Search,
+    OpenApi,
+    NotFound,
+}
+
+impl Endpoint {
+    fn route(path: &str) -> Endpoint {
+        let lower = path.to_ascii_lowercase();
+        let trimmed = lower.trim_end_matches('/');
+        match trimmed {
+            "/api/analytics/events" => Endpoint::MobileBatch,
+            "/api/v1/analytics_events" | "/api/v1/lead_analytics" | "/api/v1/contact_analytics" => {
+                Endpoint::Crm
+            }
+            "/api/v1/lead_analytics/search" | "/api/v1/contact_analytics/search" => {
+                Endpoint::Search
+            }
+            "/v1/activity/upload" => Endpoint::Activity,
+            "/openapi.json" => Endpoint::OpenApi,
+            _ if is_s2s_path(trimmed) => Endpoint::S2s,
+            _ => Endpoint::NotFound,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Endpoint::MobileBatch => "mobile_batch",
+            Endpoint::Crm => "crm",
+            Endpoint::S2s => "s2s",
+            Endpoint::Activity => "activity",
+            Endpoint::Search => "search",
+            Endpoint::OpenApi => "openapi",
+            Endpoint::NotFound => "none",
+        }
+    }
+
+    fn body_limit(self) -> usize {
+        match self {
+            Endpoint::MobileBatch => families::mobile_batch::BODY_LIMIT,
+            Endpoint::Crm => families::crm::BODY_LIMIT,
+            Endpoint::S2s => families::s2s::BODY_LIMIT,
+            Endpoint::Activity => families::activity::BODY_LIMIT,
+            Endpoint::Search | Endpoint::OpenApi | Endpoint::NotFound => 0,
+        }
+    }
+
+    fn transport_error(self, error: &TransportError) -> HttpResponse {
+        match self {
+            Endpoint::MobileBatch => families::mobile_batch::transport_error(error),
+            Endpoint::Crm | Endpoint::Search => families::crm::transport_error(error),
+            Endpoint::S2s => families::s2s::transport_error(error),
+            Endpoint::Activity => families::activity::transport_error(error),
+            Endpoint::OpenApi | Endpoint::NotFound => {
+                let mut response = families::json_response(
+                    error.status(),
+                    &serde_json::json!({"error": error.message()}),
+                );
+                error.decorate(&mut response, "GET");
+                response
+            }
+        }
+    }
+
+    fn accept(
+        self,
+        ctx: &AcceptContext<'_>,
+        req: &RequestParts<'_>,
+        body: &[u8],
+    ) -> Result<Accepted, HttpResponse> {
+        match self {
+            Endpoint::MobileBatch => families::mobile_batch::accept(ctx, req, body),
+            Endpoint::Crm => families::crm::accept(ctx, req, body),
+            Endpoint::S2s => families::s2s::accept(ctx, req, body),
+            Endpoint::Activity => families::activity::accept(ctx, req, body),
+            _ => Err(self.transport_error(&TransportError::NotFound)),
+        }
+    }
+}
+
+/// `/vN/method` with one path segment after a version-like first segment: the S2S import API
+/// (which answers unknown methods and versions in its own format).
+fn is_s2s_path(path: &str) -> bool {
+    let mut segments = path.trim_start_matches('/').split('/');
+    match (segments.next(), segments.next(), segments.next()) {
+        (Some(version), Some(method), None) => {
+            version.len() > 1
+                && version.starts_with('v')
+                && version[1..].bytes().all(|b| b.is_ascii_digit())
+                && !method.is_empty()
+        }
+        _ => false,
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The client's `X-Request-Id` when it is short and printable, else a new one.
+fn request_id(req: &Request<Incoming>) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+fn media_type(req: &Request<Incoming>) -> Option<String> {
+    let value = req.headers().get(CONTENT_TYPE)?.to_str().ok()?;
+    let media = value.split(';').next()?.trim().to_ascii_lowercase();
+    (!media.is_empty()).then_some(media)
+}
+
+/// Read the whole body within the limit and the deadline, undoing `Content-Encoding: gzip`.
+async fn read_body(
+    req: Request<Incoming>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, TransportError> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(TransportError::PayloadTooLarge { limit });
+    }
+    let encoding = req
+        .headers()
+        .get(CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let collected = tokio::time::timeout(timeout, Limited::new(req.into_body(), limit).collect())
+        .await
+        .map_err(|_| TransportError::Timeout)?;
+    let body = match collected {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(TransportError::PayloadTooLarge { limit })
+        }
+        Err(_) => return Err(TransportError::Timeout),
+    };
+    match encoding.as_deref() {
+        None | Some("") | Some("identity") => Ok(body),
+        Some("gzip") | Some("x-gzip") => inflate(flate2::read::GzDecoder::new(&body[..]), limit),
+        Some("deflate") => inflate(flate2::read::ZlibDecoder::new(&body[..]), limit),
+        Some(other) => Err(TransportError::BadContentEncoding(format!(
+            "unsupported Content-Encoding {other:?}; use gzip, deflate or identity"
+        ))),
+    }
+}
+
+/// Inflate at most `limit` bytes: a bomb stops at the limit, never fills memory.
+fn inflate(decoder: impl std::io::Read, limit: usize) -> Result<Bytes, TransportError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    decoder
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| TransportError::BadContentEncoding(format!("corrupt compressed body: {e}")))?;
+    if out.len() > limit {
+        return Err(TransportError::PayloadTooLarge { limit });
+    }
+    Ok(Bytes::from(out))
+}
+
+async fn handle(
+    gateway: Arc<Gateway>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> HttpResponse {
+    let id = request_id(&req);
+    let endpoint = Endpoint::route(req.uri().path());
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let started = std::time::Instant::now();
+    let mut response = dispatch(&gateway, endpoint, req, peer, &id)
+        .instrument(span.clone())
+        .await;
+    let status = response.status();
+    metrics::observe_request(endpoint.label(), status.as_u16(), started.elapsed());
+    span.in_scope(|| tracing::info!(status = status.as_u16(), endpoint = endpoint.label(), "request served"));
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+async fn dispatch(
+    gateway: &Gateway,
+    endpoint: Endpoint,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    request_id: &str,
+) -> HttpResponse {
+    match endpoint {
+        Endpoint::NotFound => return endpoint.transport_error(&TransportError::NotFound),
+        Endpoint::OpenApi if req.method() == Method::GET => return crate::openapi::response(),
+        Endpoint::OpenApi => return endpoint.transport_error(&TransportError::MethodNotAllowed),
+        Endpoint::Search if req.method() == Method::GET => {
+            return match &gateway.search {
+                Some(search) => search.handle(req.uri().path(), req.uri().query()).await,
+                None => endpoint.transport_error(&TransportError::Internal),
+            };
+        }
+        Endpoint::Search => return endpoint.transport_error(&TransportError::MethodNotAllowed),
+        _ => {}
+    }
+    if req.method() != Method::POST && endpoint != Endpoint::S2s {
+        return endpoint.transport_error(&TransportError::MethodNotAllowed);
+    }
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
+    let headers = req.headers().clone();
+    let content_type = media_type(&req);
+    let timeout = Duration::from_millis(gateway.config.body_timeout_ms);
+    let limit = endpoint.body_limit().min(gateway.config.max_inflated_bytes);
+    let body = match read_body(req, limit, timeout).await {
+        Ok(body) => body,
+        Err(error) => return endpoint.transport_error(&error),
+    };
+    let parts = RequestParts {
+        method: &method,
+        path: &path,
+        query: query.as_deref(),
+        headers: &headers,
+        content_type: content_type.clone(),
+    };
+    let batch_id = uuid::Uuid::now_v7().to_string();
+    let received_at = now_ms();
+    let ctx = AcceptContext {
+        credentials: &gateway.credentials,
+        received_at,
+        batch_id: &batch_id,
+    };
+    let accepted = match endpoint.accept(&ctx, &parts, &body) {
+        Ok(accepted) => accepted,
+        Err(rejection) => {
+            metrics::observe_rejected(endpoint.label(), rejection.status().as_u16());
+            return rejection;
+        }
+    };
+    let (encoding, stored) = compress_body(&body);
+    let batch = RawBatch {
+        batch_id,
+        source: accepted.source.as_str().to_string(),
+        tenant: accepted.tenant,
+        received_at,
+        request_id: request_id.to_string(),
+        client_ip: Some(peer.ip().to_string()),
+        user_agent: headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        content_type: content_type.unwrap_or_default(),
+        body_encoding: encoding.as_str().to_string(),
+        body: stored,
+        attributes: accepted.attributes,
+    };
+    let publish_started = std::time::Instant::now();
+    match gateway.publisher.publish(batch).await {
+        Ok(()) => {
+            metrics::observe_published(accepted.source.as_str(), accepted.events, body.len(), publish_started.elapsed());
+            accepted.reply
+        }
+        Err(error) => {
+            tracing::warn!(%error, "publish failed; answering 503");
+            metrics::observe_publish_failure(accepted.source.as_str());
+            endpoint.transport_error(&TransportError::Unavailable {
+                retry_after_secs: 5,
+            })
+        }
+    }
+}
+
+/// Serve the public APIs on `listener` until `shutdown`, then finish in-flight requests.
+pub async fn serve(gateway: Arc<Gateway>, listener: TcpListener, shutdown: Shutdown) {
+    let connections = Arc::new(Semaphore::new(gateway.config.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(gateway.config.header_timeout_ms));
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("semaphore never closes"),
+            _ = shutdown.wait() => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.wait() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let gateway = gateway.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let gateway = gateway.clone();
+            async move { Ok::<_, std::convert::Infallible>(handle(gateway, req, peer).await) }
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    tracing::info!("gateway stops accepting; finishing in-flight requests");
+    let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
+    gateway.publisher.flush(Duration::from_secs(10));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        let cases = [
+            ("/api/analytics/events", Endpoint::MobileBatch),
+            ("/API/Analytics/Events/", Endpoint::MobileBatch),
+            ("/api/v1/lead_analytics", Endpoint::Crm),
+            ("/api/v1/contact_analytics/search", Endpoint::Search),
+            ("/v1/activity/upload", Endpoint::Activity),
+            ("/v1/customEvent/", Endpoint::S2s),
+            ("/v2/customEvent", Endpoint::S2s),
+            ("/v1/nope/", Endpoint::S2s),
+            ("/v1/a/b", Endpoint::NotFound),
+            ("/vx/customEvent", Endpoint::NotFound),
+            ("/", Endpoint::NotFound),
+            ("/openapi.json", Endpoint::OpenApi),
+        ];
+        for (path, want) in cases {
+            assert_eq!(Endpoint::route(path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn inflate_stops_at_the_limit() {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&vec![b'a'; 10 * 1024 * 1024]).unwrap();
+        let bomb = encoder.finish().unwrap();
+        assert!(bomb.len() < 20_000);
+        assert_eq!(
+            inflate(flate2::read::GzDecoder::new(&bomb[..]), 10 * 1024),
+            Err(TransportError::PayloadTooLarge { limit: 10 * 1024 })
+        );
+        assert!(matches!(
+            inflate(flate2::read::GzDecoder::new(&b"not gzip"[..]), 1024),
+            Err(TransportError::BadContentEncoding(_))
+        ));
+    }
+}

@@ -1,0 +1,85 @@
+//! Tributary's HTTP edge: the four API families of `shared/seeds/`, each validated to the letter
+//! of its document, published whole to `events.raw` before the client hears 2xx; plus the
+//! lead/contact search endpoints over ClickHouse.
+
+pub mod config;
+pub mod credentials;
+pub mod families;
+pub mod http;
+pub mod metrics;
+pub mod openapi;
+pub mod publish;
+pub mod search;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tributary_service::admin::{self, Readiness};
+use tributary_service::{kafka, Shutdown};
+
+pub use config::Config;
+pub use http::{serve, Gateway};
+
+/// Build the gateway from `config` (Kafka producer, credentials, search client) and serve it on
+/// `listener` until `shutdown`. The binary and the integration tests run this same function.
+pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
+    let credentials = credentials::Credentials::from_config(&config.tenants)?;
+    let timeout = Duration::from_millis(config.gateway.publish_timeout_ms);
+    let mut kafka_config = config.kafka.clone();
+    kafka_config
+        .properties
+        .entry("message.timeout.ms".into())
+        .or_insert_with(|| config.gateway.publish_timeout_ms.to_string());
+    let producer = kafka::producer(&kafka_config)?;
+    let readiness = Readiness::default();
+    spawn_readiness_probe(producer.clone(), readiness.clone(), shutdown.clone());
+    let admin = admin::spawn(config.gateway.admin_listen, readiness, shutdown.clone()).await?;
+    let search = search::Search {
+        client: clickhouse::Client::default()
+            .with_url(&config.clickhouse.url)
+            .with_database(&config.clickhouse.database)
+            .with_user(&config.clickhouse.user)
+            .with_password(&config.clickhouse.password),
+    };
+    let gateway = Arc::new(Gateway {
+        config: config.gateway.clone(),
+        credentials,
+        publisher: Arc::new(publish::KafkaPublisher::new(
+            producer,
+            config.kafka.topics.raw.clone(),
+            timeout,
+        )),
+        search: Some(search),
+    });
+    tracing::info!(listen = %listener.local_addr()?, %admin, "gateway serving");
+    serve(gateway, listener, shutdown).await;
+    Ok(())
+}
+
+/// Ready while the broker answers metadata requests.
+fn spawn_readiness_probe(
+    producer: rdkafka::producer::FutureProducer,
+    readiness: Readiness,
+    shutdown: Shutdown,
+) {
+    use rdkafka::producer::Producer;
+    tokio::spawn(async move {
+        while !shutdown.is_triggered() {
+            let client = producer.clone();
+            let ok = tokio::task::spawn_blocking(move || {
+                client
+                    .client()
+                    .fetch_metadata(None, Duration::from_secs(2))
+                    .is_ok()
+            })
+            .await
+            .unwrap_or(false);
+            readiness.set(ok);
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {},
+                _ = shutdown.wait() => {},
+            }
+        }
+    });
+}

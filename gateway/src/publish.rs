@@ -1,0 +1,86 @@
+//! Where accepted batches go. The gateway answers 2xx only after `publish` returned Ok, which
+//! for Kafka means the broker acknowledged the record with acks=all.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use tributary_schemas::RawBatch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("the broker did not acknowledge within {0:?}")]
+    Timeout(Duration),
+    #[error("the broker refused the batch: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("the batch could not be encoded: {0}")]
+    Encode(#[from] tributary_schemas::CodecError),
+}
+
+/// The seam between the HTTP edge and the event log.
+pub trait Publisher: Send + Sync {
+    fn publish(&self, batch: RawBatch) -> BoxFuture<'_, Result<(), PublishError>>;
+    /// Wait until everything handed over is acknowledged (shutdown).
+    fn flush(&self, timeout: Duration);
+}
+
+/// Publishes each batch as one Avro record on the raw topic.
+pub struct KafkaPublisher {
+    producer: FutureProducer,
+    topic: String,
+    timeout: Duration,
+}
+
+impl KafkaPublisher {
+    pub fn new(producer: FutureProducer, topic: String, timeout: Duration) -> Self {
+        KafkaPublisher {
+            producer,
+            topic,
+            timeout,
+        }
+    }
+}
+
+impl Publisher for KafkaPublisher {
+    fn publish(&self, batch: RawBatch) -> BoxFuture<'_, Result<(), PublishError>> {
+        Box::pin(async move {
+            let payload = tributary_schemas::encode(&batch)?;
+            let record = FutureRecord::<str, [u8]>::to(&self.topic)
+                .key(batch.batch_id.as_str())
+                .payload(&payload);
+            let send = self.producer.send(record, self.timeout);
+            match tokio::time::timeout(self.timeout + Duration::from_secs(1), send).await {
+                Ok(Ok(_delivery)) => Ok(()),
+                Ok(Err((error, _message))) => Err(PublishError::Kafka(error)),
+                Err(_) => Err(PublishError::Timeout(self.timeout)),
+            }
+        })
+    }
+
+    fn flush(&self, timeout: Duration) {
+        let _ = self.producer.flush(timeout);
+    }
+}
+
+/// Keeps batches in memory; for tests of the HTTP edge that do not need the broker.
+#[derive(Default, Clone)]
+pub struct MemoryPublisher {
+    pub batches: Arc<Mutex<Vec<RawBatch>>>,
+    /// When set, every publish fails as if the broker were down.
+    pub unavailable: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Publisher for MemoryPublisher {
+    fn publish(&self, batch: RawBatch) -> BoxFuture<'_, Result<(), PublishError>> {
+        Box::pin(async move {
+            if self.unavailable.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(PublishError::Timeout(Duration::ZERO));
+            }
+            self.batches.lock().unwrap().push(batch);
+            Ok(())
+        })
+    }
+
+    fn flush(&self, _timeout: Duration) {}
+}

@@ -1,0 +1,258 @@
+//! Avro single-object framing of Kafka values, with schema resolution by writer fingerprint.
+
+use std::sync::LazyLock;
+
+use apache_avro::rabin::Rabin;
+use apache_avro::Schema;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::types::{DlqRecord, NormalizedBatch, RawBatch};
+
+const MAGIC: [u8; 2] = [0xC3, 0x01];
+const HEADER_LEN: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("not an Avro single-object message (missing C3 01 marker)")]
+    NotSingleObject,
+    #[error("written with an unknown schema (fingerprint {0})")]
+    UnknownWriter(String),
+    #[error("avro: {0}")]
+    Avro(#[from] Box<apache_avro::Error>),
+}
+
+impl From<apache_avro::Error> for CodecError {
+    fn from(e: apache_avro::Error) -> Self {
+        CodecError::Avro(Box::new(e))
+    }
+}
+
+struct Known {
+    schema: Schema,
+    fingerprint: [u8; 8],
+}
+
+fn known(text: &str) -> Known {
+    let schema = Schema::parse_str(text).expect("checked-in schema parses");
+    let bytes = schema.fingerprint::<Rabin>().bytes;
+    let fingerprint = bytes.try_into().expect("CRC-64-AVRO is 8 bytes");
+    Known {
+        schema,
+        fingerprint,
+    }
+}
+
+static RAW_BATCH: LazyLock<Known> = LazyLock::new(|| known(include_str!("../avro/raw_batch.avsc")));
+static NORMALIZED_BATCH: LazyLock<Known> =
+    LazyLock::new(|| known(include_str!("../avro/normalized_batch.avsc")));
+static DLQ_RECORD: LazyLock<Known> = LazyLock::new(|| known(include_str!("../avro/dlq_record.avsc")));
+
+/// Earlier versions of the schemas that may still sit in a topic; add a file here whenever a
+/// schema changes so that old messages keep decoding.
+static HISTORY: LazyLock<Vec<Known>> = LazyLock::new(Vec::new);
+
+/// A Rust type that travels through Kafka as an Avro record.
+pub trait Contract: Serialize + DeserializeOwned {
+    /// The current (reader and writer) schema.
+    fn schema() -> &'static Schema;
+    /// CRC-64-AVRO fingerprint of `schema()`.
+    fn fingerprint() -> [u8; 8];
+}
+
+macro_rules! contract {
+    ($ty:ty, $known:ident) => {
+        impl Contract for $ty {
+            fn schema() -> &'static Schema {
+                &$known.schema
+            }
+            fn fingerprint() -> [u8; 8] {
+                $known.fingerprint
+            }
+        }
+    };
+}
+
+contract!(RawBatch, RAW_BATCH);
+contract!(NormalizedBatch, NORMALIZED_BATCH);
+contract!(DlqRecord, DLQ_RECORD);
+
+fn writer_for(fingerprint: &[u8]) -> Option<&'static Schema> {
+    [&*RAW_BATCH, &*NORMALIZED_BATCH, &*DLQ_RECORD]
+        .into_iter()
+        .chain(HISTORY.iter())
+        .find(|k| k.fingerprint == fingerprint)
+        .map(|k| &k.schema)
+}
+
+/// Encode `value` as an Avro single-object message with its current schema.
+pub fn encode<T: Contract>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let avro = apache_avro::to_value(value)?.resolve(T::schema())?;
+    let datum = apache_avro::to_avro_datum(T::schema(), avro)?;
+    let mut out = Vec::with_capacity(HEADER_LEN + datum.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&T::fingerprint());
+    out.extend_from_slice(&datum);
+    Ok(out)
+}
+
+/// Decode a single-object message written with any known version of `T`'s schema.
+pub fn decode<T: Contract>(bytes: &[u8]) -> Result<T, CodecError> {
+    if bytes.len() < HEADER_LEN || bytes[..2] != MAGIC {
+        return Err(CodecError::NotSingleObject);
+    }
+    let fingerprint = &bytes[2..HEADER_LEN];
+    let writer = writer_for(fingerprint).ok_or_else(|| {
+        CodecError::UnknownWriter(fingerprint.iter().map(|b| format!("{b:02x}")).collect())
+    })?;
+    decode_datum(writer, &bytes[HEADER_LEN..])
+}
+
+/// Decode a bare datum written with `writer`, resolved to `T`'s current schema.
+pub fn decode_with_writer<T: Contract>(writer: &Schema, datum: &[u8]) -> Result<T, CodecError> {
+    decode_datum(writer, datum)
+}
+
+fn decode_datum<T: Contract>(writer: &Schema, mut datum: &[u8]) -> Result<T, CodecError> {
+    let reader = T::schema();
+    let value = if std::ptr::eq(writer, reader) {
+        apache_avro::from_avro_datum(writer, &mut datum, None)?
+    } else {
+        apache_avro::from_avro_datum(writer, &mut datum, Some(reader))?
+    };
+    Ok(apache_avro::from_value::<T>(&value)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::types::NormalizedEvent;
+
+    fn raw_batch() -> RawBatch {
+        RawBatch {
+            batch_id: "0192f2a0-0000-7000-8000-000000000001".into(),
+            source: "mobile_batch".into(),
+            tenant: "default".into(),
+            received_at: 1_700_000_000_123,
+            request_id: "req-1".into(),
+            client_ip: Some("203.0.113.9".into()),
+            user_agent: None,
+            content_type: "application/json".into(),
+            body_encoding: "identity".into(),
+            body: br#"{"events":[]}"#.to_vec(),
+            attributes: HashMap::from([("idApp".to_string(), "666".to_string())]),
+        }
+    }
+
+    #[test]
+    fn raw_batch_round_trips() {
+        let batch = raw_batch();
+        let bytes = encode(&batch).unwrap();
+        assert_eq!(&bytes[..2], &MAGIC);
+        assert_eq!(decode::<RawBatch>(&bytes).unwrap(), batch);
+    }
+
+    #[test]
+    fn normalized_batch_round_trips_with_every_optional_set_and_unset() {
+        let full = NormalizedEvent {
+            event_uid: "u".into(),
+            event_id: Some("e".into()),
+            latitude: Some(12.5),
+            age: Some(38),
+            duration_seconds: Some(-1),
+            time_flags: vec!["older_than_24h".into()],
+            revenue_amount: Some("1.99".into()),
+            properties: r#"{"a":1}"#.into(),
+            raw: "{}".into(),
+            ..Default::default()
+        };
+        let batch = NormalizedBatch {
+            events: vec![full, NormalizedEvent::default()],
+        };
+        let bytes = encode(&batch).unwrap();
+        assert_eq!(decode::<NormalizedBatch>(&bytes).unwrap(), batch);
+    }
+
+    #[test]
+    fn dlq_record_round_trips() {
+        let record = DlqRecord {
+            stage: "enricher".into(),
+            reason: "undecodable_envelope".into(),
+            detail: "not avro".into(),
+            source_topic: "events.raw".into(),
+            source_partition: 2,
+            source_offset: 41,
+            tenant: None,
+            event_uid: None,
+            failed_at: 1,
+            original: vec![0xff, 0x00],
+        };
+        assert_eq!(decode::<DlqRecord>(&encode(&record).unwrap()).unwrap(), record);
+    }
+
+    #[test]
+    fn garbage_and_unknown_writers_are_errors() {
+        assert!(matches!(
+            decode::<RawBatch>(b"{\"json\":1}"),
+            Err(CodecError::NotSingleObject)
+        ));
+        let mut bytes = encode(&raw_batch()).unwrap();
+        bytes[2] ^= 0xff;
+        assert!(matches!(
+            decode::<RawBatch>(&bytes),
+            Err(CodecError::UnknownWriter(_))
+        ));
+        let bytes = encode(&raw_batch()).unwrap();
+        assert!(decode::<RawBatch>(&bytes[..bytes.len() - 3]).is_err());
+    }
+
+    #[test]
+    fn an_older_writer_without_attributes_resolves_to_the_current_reader() {
+        // RawBatch as first drafted: no attributes map. Readers fill the declared default.
+        let v0 = Schema::parse_str(
+            r#"{"type":"record","name":"RawBatch","namespace":"io.tributary.v1","fields":[
+              {"name":"batch_id","type":"string"},{"name":"source","type":"string"},
+              {"name":"tenant","type":"string"},
+              {"name":"received_at","type":{"type":"long","logicalType":"timestamp-millis"}},
+              {"name":"request_id","type":"string"},
+              {"name":"client_ip","type":["null","string"],"default":null},
+              {"name":"user_agent","type":["null","string"],"default":null},
+              {"name":"content_type","type":"string"},{"name":"body_encoding","type":"string"},
+              {"name":"body","type":"bytes"}]}"#,
+        )
+        .unwrap();
+        let mut old = raw_batch();
+        old.attributes.clear();
+        let mut fields = match apache_avro::to_value(&old).unwrap() {
+            apache_avro::types::Value::Record(fields) => fields,
+            other => panic!("{other:?}"),
+        };
+        fields.retain(|(name, _)| name != "attributes");
+        let value = apache_avro::types::Value::Record(fields)
+            .resolve(&v0)
+            .unwrap();
+        let datum = apache_avro::to_avro_datum(&v0, value).unwrap();
+        let decoded: RawBatch = decode_with_writer(&v0, &datum).unwrap();
+        assert_eq!(decoded, old);
+    }
+
+    #[test]
+    fn a_newer_reader_field_without_default_is_rejected_not_invented() {
+        let writer = Schema::parse_str(
+            r#"{"type":"record","name":"DlqRecord","namespace":"io.tributary.v1","fields":[
+              {"name":"stage","type":"string"}]}"#,
+        )
+        .unwrap();
+        let datum = apache_avro::to_avro_datum(
+            &writer,
+            apache_avro::types::Value::Record(vec![(
+                "stage".into(),
+                apache_avro::types::Value::String("sink".into()),
+            )]),
+        )
+        .unwrap();
+        assert!(decode_with_writer::<DlqRecord>(&writer, &datum).is_err());
+    }
+}

@@ -1,0 +1,55 @@
+//! ClickHouse migrations, numbered and applied in order. Each file is idempotent on its own
+//! (`IF NOT EXISTS`), names no database (the connection's database is used), and must run on
+//! ClickHouse 18.16 (local stack) and on current ClickHouse.
+
+/// One numbered migration: statements separated by `;` at line ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+impl Migration {
+    /// The statements of this migration, without comment lines or the trailing `;`.
+    pub fn statements(&self) -> impl Iterator<Item = String> {
+        self.sql
+            .split(";\n")
+            .map(|s| {
+                s.lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .trim()
+                    .trim_end_matches(';')
+                    .to_string()
+            })
+            .filter(|s| !s.is_empty())
+    }
+}
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "events",
+    sql: include_str!("../clickhouse/001_events.sql"),
+}];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_dense_and_ordered() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1, "{}", m.name);
+        }
+    }
+
+    #[test]
+    fn migrations_never_name_a_database() {
+        for m in MIGRATIONS {
+            assert!(!m.sql.contains("tributary."), "{} names a database", m.name);
+            assert!(m.statements().count() > 0);
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Rust types of the Avro records; field names and order match the `.avsc` files.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One accepted HTTP request, as received, plus request metadata (`avro/raw_batch.avsc`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawBatch {
+    pub batch_id: String,
+    pub source: String,
+    pub tenant: String,
+    /// Epoch milliseconds, UTC.
+    pub received_at: i64,
+    pub request_id: String,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub content_type: String,
+    pub body_encoding: String,
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
+    pub attributes: HashMap<String, String>,
+}
+
+impl RawBatch {
+    /// The request body as the client sent it (undoing the gateway's own compression).
+    pub fn body_bytes(&self) -> Result<Vec<u8>, std::io::Error> {
+        match self.body_encoding.parse::<BodyEncoding>() {
+            Ok(encoding) => decompress_body(encoding, &self.body),
+            Err(()) => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("unknown body_encoding {:?}", self.body_encoding),
+            )),
+        }
+    }
+}
+
+/// How the gateway stored `RawBatch.body`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyEncoding {
+    Identity,
+    Zstd,
+}
+
+impl BodyEncoding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyEncoding::Identity => "identity",
+            BodyEncoding::Zstd => "zstd",
+        }
+    }
+}
+
+impl std::str::FromStr for BodyEncoding {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "identity" => Ok(BodyEncoding::Identity),
+            "zstd" => Ok(BodyEncoding::Zstd),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Bodies below this size are stored as they are: compressing them saves nothing worth a frame.
+const COMPRESS_FROM_BYTES: usize = 512;
+
+/// Compress a request body for the envelope. The broker's cost follows the uncompressed bytes
+/// of each record, so shrinking the body inside the envelope raises the pipeline's ceiling.
+pub fn compress_body(body: &[u8]) -> (BodyEncoding, Vec<u8>) {
+    if body.len() < COMPRESS_FROM_BYTES {
+        return (BodyEncoding::Identity, body.to_vec());
+    }
+    match zstd::bulk::compress(body, 3) {
+        Ok(compressed) if compressed.len() < body.len() => (BodyEncoding::Zstd, compressed),
+        _ => (BodyEncoding::Identity, body.to_vec()),
+    }
+}
+
+/// Undo `compress_body`.
+pub fn decompress_body(encoding: BodyEncoding, body: &[u8]) -> Result<Vec<u8>, std::io::Error> {
+    match encoding {
+        BodyEncoding::Identity => Ok(body.to_vec()),
+        BodyEncoding::Zstd => zstd::stream::decode_all(body),
+    }
+}
+
+/// One event of any source in canonical form (`avro/normalized_batch.avsc`, `NormalizedEvent`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NormalizedEvent {
+    pub event_uid: String,
+    pub tenant: String,
+    pub source: String,
+    pub batch_id: String,
+    pub event_index: i32,
+    pub event_id: Option<String>,
+    pub event_name: String,
+    pub event_category: Option<String>,
+    /// Epoch milliseconds, UTC.
+    pub event_time: i64,
+    pub client_time_raw: Option<String>,
+    pub sent_at: Option<i64>,
+    pub received_at: i64,
+    pub time_flags: Vec<String>,
+    pub user_key: String,
+    pub user_key_kind: String,
+    pub user_id: Option<String>,
+    pub identity: Option<String>,
+    pub anonymous_id: Option<String>,
+    pub session_id: Option<String>,
+    pub instance_id: Option<String>,
+    pub lvid: Option<String>,
+    pub gaid: Option<String>,
+    pub android_id: Option<String>,
+    pub idfa: Option<String>,
+    pub ios_vendor_id: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub phone_raw: Option<String>,
+    pub name: Option<String>,
+    pub hashed_fields: Vec<String>,
+    pub ip: Option<String>,
+    pub country: Option<String>,
+    pub country_raw: Option<String>,
+    pub region: Option<String>,
+    pub city: Option<String>,
+    pub zip: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub geo_source: Option<String>,
+    pub user_agent: Option<String>,
+    pub screen_name: Option<String>,
+    pub duration_seconds: Option<i64>,
+    pub app_id: Option<String>,
+    pub platform: Option<String>,
+    pub gender: Option<i32>,
+    pub age: Option<i32>,
+    pub connection_type: Option<i32>,
+    pub bluetooth_enabled: Option<i32>,
+    pub ad_tracking_enabled: Option<i32>,
+    pub ad_blocker: Option<i32>,
+    pub customer_id: Option<String>,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub tool_signature: Option<String>,
+    pub recording_id: Option<String>,
+    pub message: Option<String>,
+    pub javascript_local_time: Option<String>,
+    pub apex_local_time: Option<String>,
+    pub event_environment_path: Option<String>,
+    pub name_parser_event_id: Option<String>,
+    pub recommendation_model_event_id: Option<String>,
+    pub record_partition_key: Option<String>,
+    pub transaction_id: Option<String>,
+    pub revenue_amount: Option<String>,
+    pub currency: Option<String>,
+    /// JSON object of free-form parameters.
+    pub properties: String,
+    /// JSON object of the source fields exactly as sent.
+    pub raw: String,
+}
+
+/// Several normalized events in one Kafka message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NormalizedBatch {
+    pub events: Vec<NormalizedEvent>,
+}
+
+/// What a stage could not process (`avro/dlq_record.avsc`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DlqRecord {
+    pub stage: String,
+    pub reason: String,
+    pub detail: String,
+    pub source_topic: String,
+    pub source_partition: i32,
+    pub source_offset: i64,
+    pub tenant: Option<String>,
+    pub event_uid: Option<String>,
+    pub failed_at: i64,
+    #[serde(with = "serde_bytes")]
+    pub original: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_bodies_stay_identity_and_large_ones_round_trip_through_zstd() {
+        let (enc, stored) = compress_body(b"{}");
+        assert_eq!(enc, BodyEncoding::Identity);
+        assert_eq!(stored, b"{}");
+
+        let body = br#"{"event_name":"purchase","value":1}"#.repeat(100);
+        let (enc, stored) = compress_body(&body);
+        assert_eq!(enc, BodyEncoding::Zstd);
+        assert!(stored.len() < body.len() / 5);
+        assert_eq!(decompress_body(enc, &stored).unwrap(), body);
+    }
+
+    #[test]
+    fn unknown_body_encoding_is_an_error_not_garbage() {
+        let batch = RawBatch {
+            batch_id: "b".into(),
+            source: "mobile_batch".into(),
+            tenant: "t".into(),
+            received_at: 0,
+            request_id: "r".into(),
+            client_ip: None,
+            user_agent: None,
+            content_type: "application/json".into(),
+            body_encoding: "brotli".into(),
+            body: vec![1, 2, 3],
+            attributes: HashMap::new(),
+        };
+        assert!(batch.body_bytes().is_err());
+    }
+}

@@ -1,0 +1,134 @@
+//! One config format for every service: a TOML file (every key optional, defaults below),
+//! overridden by environment variables `TRIBUTARY_<SECTION>__<KEY>` (e.g.
+//! `TRIBUTARY_KAFKA__BROKERS=10.0.0.1:9092`). Each service reads the sections it needs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// `[kafka]`: where the broker is and which topics the pipeline uses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma separated.
+    pub brokers: String,
+    pub topics: Topics,
+    /// Extra librdkafka properties for every client, e.g. `"session.timeout.ms" = "6000"`.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            topics: Topics::default(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[kafka.topics]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Topics {
+    pub raw: String,
+    pub normalized: String,
+    pub dlq: String,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Topics {
+            raw: "events.raw".into(),
+            normalized: "events.normalized".into(),
+            dlq: "events.dlq".into(),
+        }
+    }
+}
+
+/// `[clickhouse]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    /// HTTP interface, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        ClickHouseConfig {
+            url: "http://127.0.0.1:8123".into(),
+            database: "tributary".into(),
+            user: "default".into(),
+            password: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("bad config: {0}")]
+pub struct ConfigError(#[from] Box<figment::Error>);
+
+/// Load `T` from its defaults, then `file` (when given), then `TRIBUTARY_*` variables.
+/// Errors name the offending key.
+pub fn load<T>(file: Option<&Path>) -> Result<T, ConfigError>
+where
+    T: Default + Serialize + DeserializeOwned,
+{
+    let mut figment = Figment::from(Serialized::defaults(T::default()));
+    if let Some(file) = file {
+        if !file.exists() {
+            return Err(ConfigError(Box::new(figment::Error::from(format!(
+                "config file {} does not exist",
+                file.display()
+            )))));
+        }
+        figment = figment.merge(Toml::file(file));
+    }
+    figment
+        .merge(Env::prefixed("TRIBUTARY_").split("__"))
+        .extract()
+        .map_err(|e| ConfigError(Box::new(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    #[serde(default)]
+    struct Sample {
+        kafka: KafkaConfig,
+        clickhouse: ClickHouseConfig,
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_bad_values_name_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("t.toml", "[kafka]\nbrokers = \"k:1\"\n[kafka.topics]\nraw = \"r\"")?;
+            let c: Sample = load(Some(Path::new("t.toml"))).unwrap();
+            assert_eq!(c.kafka.brokers, "k:1");
+            assert_eq!(c.kafka.topics.raw, "r");
+            assert_eq!(c.kafka.topics.dlq, "events.dlq");
+            assert_eq!(c.clickhouse.database, "tributary");
+
+            jail.set_env("TRIBUTARY_CLICKHOUSE__DATABASE", "other");
+            let c: Sample = load(Some(Path::new("t.toml"))).unwrap();
+            assert_eq!(c.clickhouse.database, "other");
+
+            jail.create_file("bad.toml", "[kafka]\nbrokerz = \"x\"")?;
+            let err = load::<Sample>(Some(Path::new("bad.toml"))).unwrap_err();
+            assert!(err.to_string().contains("brokerz"), "{err}");
+
+            assert!(load::<Sample>(Some(Path::new("missing.toml"))).is_err());
+            Ok(())
+        });
+    }
+}
