@@ -42,7 +42,9 @@ fn stored(
                 .map(|i| h.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
                 .collect::<Option<_>>()
                 .ok_or(CredentialsError::BadDigest(what))?;
-            bytes.try_into().map_err(|_| CredentialsError::BadDigest(what))
+            bytes
+                .try_into()
+                .map_err(|_| CredentialsError::BadDigest(what))
         }
         _ => Err(CredentialsError::Ambiguous(what)),
     }
@@ -94,7 +96,10 @@ mod tests {
     #[test]
     fn default_config_accepts_the_documents_own_credentials() {
         let c = Credentials::from_config(&TenantsConfig::default()).unwrap();
-        assert_eq!(c.s2s_tenant(666, "skjdfASFasf03asdffar3asJHB32r"), Some("default"));
+        assert_eq!(
+            c.s2s_tenant(666, "skjdfASFasf03asdffar3asJHB32r"),
+            Some("default")
+        );
         assert_eq!(c.s2s_tenant(666, "skjdfASFasf03asdffar3asJHB32R"), None);
         assert_eq!(c.s2s_tenant(667, "skjdfASFasf03asdffar3asJHB32r"), None);
         assert_eq!(c.activity_tenant("demo-netcore-key"), Some("default"));
@@ -103,15 +108,17 @@ mod tests {
 
     #[test]
     fn hashed_keys_work_and_bad_digests_are_config_errors() {
-        let mut config = TenantsConfig::default();
-        config.activity_keys = vec![ActivityKey {
-            tenant: "acme".into(),
-            key: None,
-            key_sha256: Some(
-                // sha256("secret")
-                "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b".into(),
-            ),
-        }];
+        let mut config = TenantsConfig {
+            activity_keys: vec![ActivityKey {
+                tenant: "acme".into(),
+                key: None,
+                key_sha256: Some(
+                    // sha256("secret")
+                    "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b".into(),
+                ),
+            }],
+            ..TenantsConfig::default()
+        };
         let c = Credentials::from_config(&config).unwrap();
         assert_eq!(c.activity_tenant("secret"), Some("acme"));
 

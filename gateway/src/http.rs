@@ -20,9 +20,7 @@ use tributary_service::Shutdown;
 
 use crate::config::GatewayConfig;
 use crate::credentials::Credentials;
-use crate::families::{
-    self, AcceptContext, Accepted, HttpResponse, RequestParts, TransportError,
-};
+use crate::families::{self, AcceptContext, Accepted, HttpResponse, RequestParts, TransportError};
 use crate::metrics;
 use crate::publish::Publisher;
 use crate::search::Search;
@@ -212,11 +210,7 @@ fn inflate(decoder: impl std::io::Read, limit: usize) -> Result<Bytes, Transport
     Ok(Bytes::from(out))
 }
 
-async fn handle(
-    gateway: Arc<Gateway>,
-    req: Request<Incoming>,
-    peer: SocketAddr,
-) -> HttpResponse {
+async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
     let id = request_id(&req);
     let endpoint = Endpoint::route(req.uri().path());
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
@@ -226,7 +220,13 @@ async fn handle(
         .await;
     let status = response.status();
     metrics::observe_request(endpoint.label(), status.as_u16(), started.elapsed());
-    span.in_scope(|| tracing::info!(status = status.as_u16(), endpoint = endpoint.label(), "request served"));
+    span.in_scope(|| {
+        tracing::info!(
+            status = status.as_u16(),
+            endpoint = endpoint.label(),
+            "request served"
+        )
+    });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
@@ -308,7 +308,12 @@ async fn dispatch(
     let publish_started = std::time::Instant::now();
     match gateway.publisher.publish(batch).await {
         Ok(()) => {
-            metrics::observe_published(accepted.source.as_str(), accepted.events, body.len(), publish_started.elapsed());
+            metrics::observe_published(
+                accepted.source.as_str(),
+                accepted.events,
+                body.len(),
+                publish_started.elapsed(),
+            );
             accepted.reply
         }
         Err(error) => {

@@ -7,5 +7,9 @@ use crate::families::{bytes_response, HttpResponse};
 pub const DOCUMENT: &str = include_str!("../openapi.json");
 
 pub fn response() -> HttpResponse {
-    bytes_response(StatusCode::OK, "application/json", DOCUMENT.as_bytes().to_vec())
+    bytes_response(
+        StatusCode::OK,
+        "application/json",
+        DOCUMENT.as_bytes().to_vec(),
+    )
 }

@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS events
     name Nullable(String) COMMENT 'Person name (or salted SHA-256 when the tenant hashes it)',
     hashed_fields Array(String) COMMENT 'PII fields stored as salted SHA-256 for this tenant',
     ip Nullable(String) COMMENT 'Client IP address (v4 or v6)',
-    country Nullable(FixedString(2)) COMMENT 'ISO 3166-1 alpha-2 country',
+    country Nullable(String) COMMENT 'ISO 3166-1 alpha-2 country',
     country_raw Nullable(String) COMMENT 'Country as sent when it could not be mapped',
     region Nullable(String) COMMENT 'State or region',
     city Nullable(String) COMMENT 'City',
@@ -69,7 +69,7 @@ CREATE TABLE IF NOT EXISTS events
     record_partition_key Nullable(String) COMMENT 'CRM partitionKey returned to the client',
     transaction_id Nullable(String) COMMENT 'Revenue transaction id (idTransaction)',
     revenue_amount Nullable(Decimal(38, 9)) COMMENT 'Revenue amount, exact decimal',
-    currency Nullable(FixedString(3)) COMMENT 'ISO 4217 currency code',
+    currency Nullable(String) COMMENT 'ISO 4217 currency code',
     properties String COMMENT 'JSON object of free-form parameters (payload, customEventParams, activity_params, version_info)',
     raw String COMMENT 'JSON object of the source fields exactly as sent',
     inserted_at DateTime('UTC') DEFAULT now() COMMENT 'When the sink inserted the row'

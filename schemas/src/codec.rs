@@ -46,7 +46,8 @@ fn known(text: &str) -> Known {
 static RAW_BATCH: LazyLock<Known> = LazyLock::new(|| known(include_str!("../avro/raw_batch.avsc")));
 static NORMALIZED_BATCH: LazyLock<Known> =
     LazyLock::new(|| known(include_str!("../avro/normalized_batch.avsc")));
-static DLQ_RECORD: LazyLock<Known> = LazyLock::new(|| known(include_str!("../avro/dlq_record.avsc")));
+static DLQ_RECORD: LazyLock<Known> =
+    LazyLock::new(|| known(include_str!("../avro/dlq_record.avsc")));
 
 /// Earlier versions of the schemas that may still sit in a topic; add a file here whenever a
 /// schema changes so that old messages keep decoding.
@@ -189,7 +190,10 @@ mod tests {
             failed_at: 1,
             original: vec![0xff, 0x00],
         };
-        assert_eq!(decode::<DlqRecord>(&encode(&record).unwrap()).unwrap(), record);
+        assert_eq!(
+            decode::<DlqRecord>(&encode(&record).unwrap()).unwrap(),
+            record
+        );
     }
 
     #[test]

@@ -112,7 +112,10 @@ mod tests {
     #[test]
     fn file_overrides_defaults_and_bad_values_name_the_key() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("t.toml", "[kafka]\nbrokers = \"k:1\"\n[kafka.topics]\nraw = \"r\"")?;
+            jail.create_file(
+                "t.toml",
+                "[kafka]\nbrokers = \"k:1\"\n[kafka.topics]\nraw = \"r\"",
+            )?;
             let c: Sample = load(Some(Path::new("t.toml"))).unwrap();
             assert_eq!(c.kafka.brokers, "k:1");
             assert_eq!(c.kafka.topics.raw, "r");

@@ -69,7 +69,9 @@ pub fn decimal_text(value: Option<&Value>) -> Result<Option<String>, FieldProble
 }
 
 /// An object field.
-pub fn object(value: Option<&Value>) -> Result<Option<serde_json::Map<String, Value>>, FieldProblem> {
+pub fn object(
+    value: Option<&Value>,
+) -> Result<Option<serde_json::Map<String, Value>>, FieldProblem> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => Ok(Some(map.clone())),
@@ -107,8 +109,14 @@ mod tests {
         assert!(string(Some(&json!([1]))).is_err());
         assert_eq!(number(Some(&json!("1.1"))).unwrap(), Some(1.1));
         assert!(number(Some(&json!("NaN"))).is_err());
-        assert_eq!(decimal_text(Some(&json!(1.99))).unwrap(), Some("1.99".into()));
-        assert_eq!(decimal_text(Some(&json!("10.990"))).unwrap(), Some("10.990".into()));
+        assert_eq!(
+            decimal_text(Some(&json!(1.99))).unwrap(),
+            Some("1.99".into())
+        );
+        assert_eq!(
+            decimal_text(Some(&json!("10.990"))).unwrap(),
+            Some("10.990".into())
+        );
         assert!(object(Some(&json!("x"))).is_err());
     }
 }

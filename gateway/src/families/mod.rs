@@ -58,13 +58,17 @@ pub enum TransportError {
     NotFound,
     MethodNotAllowed,
     /// The body (as sent, or after gzip inflation) exceeds the limit.
-    PayloadTooLarge { limit: usize },
+    PayloadTooLarge {
+        limit: usize,
+    },
     /// The body did not arrive in time.
     Timeout,
     /// `Content-Encoding` we cannot undo, or a corrupt gzip stream.
     BadContentEncoding(String),
     /// The broker did not acknowledge in time: retry later.
-    Unavailable { retry_after_secs: u32 },
+    Unavailable {
+        retry_after_secs: u32,
+    },
     Internal,
 }
 
@@ -124,7 +128,11 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpRespon
 }
 
 /// A response with the given content type and bytes.
-pub fn bytes_response(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> HttpResponse {
+pub fn bytes_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> HttpResponse {
     let mut response = hyper::Response::new(Full::from(body));
     *response.status_mut() = status;
     response

@@ -1,0 +1,214 @@
+//! The consume -> normalize -> produce loop. Outputs of a raw message are produced
+//! concurrently with later messages, but its offset is committed only once every output is
+//! acknowledged and every earlier message of its partition is done too (at-least-once).
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::stream::{FuturesOrdered, StreamExt};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use tributary_schemas::{DlqRecord, NormalizedBatch, RawBatch};
+use tributary_service::admin::{self, Readiness};
+use tributary_service::{kafka, Shutdown};
+
+use crate::config::Config;
+use crate::metrics;
+use crate::sources::{self, NormalizeContext};
+
+/// One record to produce for a consumed message.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub topic: String,
+    pub key: String,
+    pub payload: Vec<u8>,
+}
+
+/// Turn one raw message into the records it produces: normalized events, or a DLQ record.
+pub fn process(
+    config: &Config,
+    ctx: &NormalizeContext,
+    partition: i32,
+    offset: i64,
+    payload: Option<&[u8]>,
+) -> Vec<Output> {
+    let topics = &config.kafka.topics;
+    let dlq = |reason: &str, detail: String, tenant: Option<String>| {
+        metrics::dead_lettered(reason);
+        tracing::warn!(reason, %detail, partition, offset, "raw message dead-lettered");
+        let record = DlqRecord {
+            stage: "enricher".into(),
+            reason: reason.into(),
+            detail,
+            source_topic: topics.raw.clone(),
+            source_partition: partition,
+            source_offset: offset,
+            tenant,
+            event_uid: None,
+            failed_at: now_ms(),
+            original: payload.unwrap_or_default().to_vec(),
+        };
+        let payload = tributary_schemas::encode(&record).expect("DLQ records always encode");
+        vec![Output {
+            topic: topics.dlq.clone(),
+            key: format!("{}/{partition}/{offset}", topics.raw),
+            payload,
+        }]
+    };
+    let Some(bytes) = payload else {
+        return dlq("empty_message", "message has no value".into(), None);
+    };
+    let batch: RawBatch = match tributary_schemas::decode(bytes) {
+        Ok(batch) => batch,
+        Err(e) => return dlq("undecodable_envelope", e.to_string(), None),
+    };
+    let events = match sources::split(&batch, ctx) {
+        Ok(events) => events,
+        Err(e) => return dlq(e.reason(), e.to_string(), Some(batch.tenant.clone())),
+    };
+    metrics::normalized(&batch.source, events.len());
+    let normalized = NormalizedBatch { events };
+    match tributary_schemas::encode(&normalized) {
+        Ok(payload) => vec![Output {
+            topic: topics.normalized.clone(),
+            key: batch.batch_id.clone(),
+            payload,
+        }],
+        Err(e) => dlq("encode_failed", e.to_string(), Some(batch.tenant.clone())),
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Produce every output, retrying each until the broker acknowledges it. Returns false only
+/// when shutdown interrupted the retries (the message is then not committed).
+async fn deliver(producer: FutureProducer, outputs: Vec<Output>, shutdown: Shutdown) -> bool {
+    let sends = outputs.into_iter().map(|output| {
+        let producer = producer.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                let record = FutureRecord::to(&output.topic)
+                    .key(output.key.as_str())
+                    .payload(output.payload.as_slice());
+                match producer.send(record, Duration::from_secs(5)).await {
+                    Ok(_) => return true,
+                    Err((error, _)) => {
+                        tracing::warn!(%error, topic = %output.topic, "produce failed; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {},
+                            _ = shutdown.wait() => return false,
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+    });
+    futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .all(|ok| ok)
+}
+
+/// Offsets ready to commit, and partitions whose commits must stop (a delivery was abandoned).
+#[derive(Default)]
+struct Progress {
+    next: HashMap<i32, i64>,
+    blocked: std::collections::HashSet<i32>,
+}
+
+impl Progress {
+    fn done(&mut self, partition: i32, offset: i64, delivered: bool) {
+        if !delivered {
+            self.blocked.insert(partition);
+        } else if !self.blocked.contains(&partition) {
+            self.next.insert(partition, offset + 1);
+        }
+    }
+
+    fn commit(&mut self, consumer: &StreamConsumer, topic: &str, mode: CommitMode) {
+        if self.next.is_empty() {
+            return;
+        }
+        let mut list = TopicPartitionList::new();
+        for (partition, offset) in &self.next {
+            let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*offset));
+        }
+        match consumer.commit(&list, mode) {
+            Ok(()) => self.next.clear(),
+            Err(error) => tracing::warn!(%error, "offset commit failed; will retry"),
+        }
+    }
+}
+
+/// Run the enricher until `shutdown`.
+pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
+    let readiness = Readiness::default();
+    let admin = admin::spawn(
+        config.enricher.admin_listen,
+        readiness.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    let consumer: StreamConsumer = kafka::consumer(&config.kafka, &config.enricher.group)?;
+    let topic = config.kafka.topics.raw.clone();
+    consumer.subscribe(&[topic.as_str()])?;
+    let producer = kafka::producer(&config.kafka)?;
+    let zone = config
+        .enricher
+        .default_time_zone
+        .parse::<chrono_tz::Tz>()
+        .map_err(|e| anyhow::anyhow!("enricher.default_time_zone: {e}"))?;
+    let ctx = NormalizeContext { default_zone: zone };
+    tracing::info!(%admin, group = %config.enricher.group, %topic, "enricher running");
+    readiness.set(true);
+
+    let max_in_flight = config.enricher.max_in_flight.max(1);
+    let mut in_flight = FuturesOrdered::new();
+    let mut progress = Progress::default();
+    let mut commit_tick =
+        tokio::time::interval(Duration::from_millis(config.enricher.commit_interval_ms));
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.wait() => break,
+            Some((partition, offset, delivered)) = in_flight.next(), if !in_flight.is_empty() => {
+                progress.done(partition, offset, delivered);
+            }
+            _ = commit_tick.tick() => progress.commit(&consumer, &topic, CommitMode::Async),
+            received = consumer.recv(), if in_flight.len() < max_in_flight => {
+                let message: BorrowedMessage<'_> = match received {
+                    Ok(m) => m,
+                    Err(error) => { tracing::warn!(%error, "consume failed"); continue; }
+                };
+                let (partition, offset) = (message.partition(), message.offset());
+                metrics::consumed(partition);
+                let outputs = process(&config, &ctx, partition, offset, message.payload());
+                let delivery = deliver(producer.clone(), outputs, shutdown.clone());
+                in_flight.push_back(async move { (partition, offset, delivery.await) });
+            }
+        }
+    }
+    tracing::info!(
+        pending = in_flight.len(),
+        "enricher stopping; finishing in-flight messages"
+    );
+    let drain = async {
+        while let Some((partition, offset, delivered)) = in_flight.next().await {
+            progress.done(partition, offset, delivered);
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
+    progress.commit(&consumer, &topic, CommitMode::Sync);
+    consumer.unsubscribe();
+    Ok(())
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite: starts its own broker and ClickHouse (on ports apart from the dev
+# stack, fresh data), runs every test of the workspace against them, and stops them.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tributary-target}"
+
+export TRIBUTARY_DATA_DIR="${TRIBUTARY_TEST_DATA_DIR:-$REPO/.data/test-stack}"
+export TRIBUTARY_KAFKA_PORT="${TRIBUTARY_TEST_KAFKA_PORT:-19092}"
+export TRIBUTARY_CLICKHOUSE_HTTP_PORT="${TRIBUTARY_TEST_CLICKHOUSE_HTTP_PORT:-18123}"
+export TRIBUTARY_CLICKHOUSE_TCP_PORT="${TRIBUTARY_TEST_CLICKHOUSE_TCP_PORT:-19000}"
+
+deploy/local/stack down >/dev/null 2>&1 || true
+rm -rf "$TRIBUTARY_DATA_DIR"
+trap 'deploy/local/stack down' EXIT
+deploy/local/stack up
+
+export TRIBUTARY_TEST_KAFKA="127.0.0.1:$TRIBUTARY_KAFKA_PORT"
+export TRIBUTARY_TEST_CLICKHOUSE_URL="http://127.0.0.1:$TRIBUTARY_CLICKHOUSE_HTTP_PORT"
+cargo test --workspace --all-targets "$@"

@@ -1,0 +1,59 @@
+//! `tributary-sink` configuration: the shared `[kafka]` and `[clickhouse]` sections plus `[sink]`.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+use tributary_service::{ClickHouseConfig, KafkaConfig};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub kafka: KafkaConfig,
+    pub clickhouse: ClickHouseConfig,
+    pub sink: SinkConfig,
+}
+
+/// `[sink]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SinkConfig {
+    /// Consumer group; every sink process of one pipeline shares it.
+    pub group: String,
+    /// Where `/metrics`, `/healthz` and `/readyz` listen.
+    pub admin_listen: SocketAddr,
+    pub batch: BatchConfig,
+    /// Longest wait between insert retries while ClickHouse is down.
+    pub max_backoff_ms: u64,
+}
+
+impl Default for SinkConfig {
+    fn default() -> Self {
+        SinkConfig {
+            group: "tributary-sink".into(),
+            admin_listen: "127.0.0.1:9103".parse().unwrap(),
+            batch: BatchConfig::default(),
+            max_backoff_ms: 10_000,
+        }
+    }
+}
+
+/// `[sink.batch]`: an insert happens when any bound is reached.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BatchConfig {
+    pub max_rows: usize,
+    /// Approximate size of the buffered rows.
+    pub max_bytes: usize,
+    /// Oldest buffered row waits at most this long.
+    pub max_wait_ms: u64,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_rows: 100_000,
+            max_bytes: 64 * 1024 * 1024,
+            max_wait_ms: 500,
+        }
+    }
+}
