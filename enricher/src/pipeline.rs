@@ -26,7 +26,8 @@ pub struct Output {
     pub payload: Vec<u8>,
 }
 
-/// Turn one raw message into the records it produces: normalized events, or a DLQ record.
+/// Turn one raw message into the records it produces: one message of normalized events, and
+/// a DLQ record for the whole message or for each event that could not be normalized.
 pub fn process(
     config: &Config,
     ctx: &NormalizeContext,
@@ -35,9 +36,13 @@ pub fn process(
     payload: Option<&[u8]>,
 ) -> Vec<Output> {
     let topics = &config.kafka.topics;
-    let dlq = |reason: &str, detail: String, tenant: Option<String>| {
+    let dlq = |reason: &str,
+               detail: String,
+               tenant: Option<String>,
+               event_uid: Option<String>,
+               original: Vec<u8>| {
         metrics::dead_lettered(reason);
-        tracing::warn!(reason, %detail, partition, offset, "raw message dead-lettered");
+        tracing::warn!(reason, %detail, partition, offset, "dead-lettered");
         let record = DlqRecord {
             stage: "enricher".into(),
             reason: reason.into(),
@@ -46,38 +51,88 @@ pub fn process(
             source_partition: partition,
             source_offset: offset,
             tenant,
-            event_uid: None,
+            event_uid,
             failed_at: now_ms(),
-            original: payload.unwrap_or_default().to_vec(),
+            original,
         };
         let payload = tributary_schemas::encode(&record).expect("DLQ records always encode");
-        vec![Output {
+        Output {
             topic: topics.dlq.clone(),
             key: format!("{}/{partition}/{offset}", topics.raw),
             payload,
-        }]
+        }
     };
+    let whole = payload.unwrap_or_default().to_vec();
     let Some(bytes) = payload else {
-        return dlq("empty_message", "message has no value".into(), None);
+        return vec![dlq(
+            "empty_message",
+            "message has no value".into(),
+            None,
+            None,
+            whole,
+        )];
     };
     let batch: RawBatch = match tributary_schemas::decode(bytes) {
         Ok(batch) => batch,
-        Err(e) => return dlq("undecodable_envelope", e.to_string(), None),
+        Err(e) => {
+            return vec![dlq(
+                "undecodable_envelope",
+                e.to_string(),
+                None,
+                None,
+                whole,
+            )]
+        }
     };
-    let events = match sources::split(&batch, ctx) {
-        Ok(events) => events,
-        Err(e) => return dlq(e.reason(), e.to_string(), Some(batch.tenant.clone())),
+    let outcomes = match sources::split(&batch, ctx) {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            return vec![dlq(
+                e.reason(),
+                e.to_string(),
+                Some(batch.tenant.clone()),
+                None,
+                whole,
+            )];
+        }
     };
+    let mut outputs = Vec::new();
+    let mut events = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        match outcome {
+            Ok(event) => events.push(event),
+            Err(failure) => {
+                let original = serde_json::to_vec(&failure.raw).unwrap_or_default();
+                outputs.push(dlq(
+                    failure.reason,
+                    failure.detail,
+                    Some(batch.tenant.clone()),
+                    Some(failure.event_uid),
+                    original,
+                ));
+            }
+        }
+    }
+    if events.is_empty() {
+        return outputs;
+    }
     metrics::normalized(&batch.source, events.len());
     let normalized = NormalizedBatch { events };
     match tributary_schemas::encode(&normalized) {
-        Ok(payload) => vec![Output {
+        Ok(payload) => outputs.push(Output {
             topic: topics.normalized.clone(),
             key: batch.batch_id.clone(),
             payload,
-        }],
-        Err(e) => dlq("encode_failed", e.to_string(), Some(batch.tenant.clone())),
+        }),
+        Err(e) => outputs.push(dlq(
+            "encode_failed",
+            e.to_string(),
+            Some(batch.tenant.clone()),
+            None,
+            whole,
+        )),
     }
+    outputs
 }
 
 fn now_ms() -> i64 {
@@ -163,12 +218,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
     let topic = config.kafka.topics.raw.clone();
     consumer.subscribe(&[topic.as_str()])?;
     let producer = kafka::producer(&config.kafka)?;
-    let zone = config
-        .enricher
-        .default_time_zone
-        .parse::<chrono_tz::Tz>()
-        .map_err(|e| anyhow::anyhow!("enricher.default_time_zone: {e}"))?;
-    let ctx = NormalizeContext { default_zone: zone };
+    let ctx = NormalizeContext::from_config(&config.enricher)?;
     tracing::info!(%admin, group = %config.enricher.group, %topic, "enricher running");
     readiness.set(true);
 

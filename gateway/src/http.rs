@@ -89,7 +89,8 @@ impl Endpoint {
     fn transport_error(self, error: &TransportError) -> HttpResponse {
         match self {
             Endpoint::MobileBatch => families::mobile_batch::transport_error(error),
-            Endpoint::Crm | Endpoint::Search => families::crm::transport_error(error),
+            Endpoint::Crm => families::crm::transport_error(error),
+            Endpoint::Search => families::crm::transport_error_allowing(error, "GET"),
             Endpoint::S2s => families::s2s::transport_error(error),
             Endpoint::Activity => families::activity::transport_error(error),
             Endpoint::OpenApi | Endpoint::NotFound => {

@@ -22,6 +22,9 @@ struct Stored {
     user_key: String,
     name: Option<String>,
     phone_raw: Option<String>,
+    country: Option<String>,
+    country_raw: Option<String>,
+    time_flags: Vec<String>,
     screen_name: Option<String>,
     duration_seconds: Option<i64>,
     region: Option<String>,
@@ -35,6 +38,7 @@ struct Stored {
 
 const COLUMNS: &str = "event_uid, tenant, source, event_id, event_name, event_category, \
     event_time_ms, client_time_raw, session_id, platform, user_id, user_key, name, phone_raw, \
+    country, country_raw, time_flags, \
     screen_name, duration_seconds, region, city, zip, latitude, longitude, properties, raw";
 
 async fn post_json(pipeline: &Pipeline, body: String) -> reqwest::Response {
@@ -61,7 +65,11 @@ fn assert_seed_fields(row: &Stored, event_id: &str) {
     assert_eq!(row.user_id.as_deref(), Some("7"));
     assert_eq!(row.user_key, "7");
     assert_eq!(row.name.as_deref(), Some("sample string 8"));
+    // Not a phone number, country or IP: kept as sent, never guessed.
     assert_eq!(row.phone_raw.as_deref(), Some("sample string 10"));
+    assert_eq!(row.country, None);
+    assert_eq!(row.country_raw.as_deref(), Some("sample string 13"));
+    assert_eq!(row.time_flags, vec!["older_than_24h", "implausible_past"]);
     assert_eq!(row.screen_name.as_deref(), Some("sample string 11"));
     assert_eq!(row.duration_seconds, Some(1));
     assert_eq!(row.region.as_deref(), Some("sample string 14"));

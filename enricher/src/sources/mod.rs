@@ -1,8 +1,18 @@
 //! Splitting one accepted request (`RawBatch`) into canonical events, one module per API
 //! family. Each reuses the gateway's own parser for its family, so the enricher reads a body
-//! exactly as the gateway validated it.
+//! exactly as the gateway validated it; `finish` then applies the rules every source shares
+//! (event time, identities, geo, PII hashing).
 
+pub mod activity;
+pub mod crm;
 pub mod mobile_batch;
+pub mod s2s;
+
+mod context;
+mod finish;
+
+pub use context::{NormalizeContext, TenantRules};
+pub use finish::{finish, Draft, Pii};
 
 use serde_json::{Map, Value};
 use tributary_schemas::{Family, NormalizedEvent, RawBatch, Source};
@@ -33,22 +43,21 @@ impl SplitError {
     }
 }
 
-/// Settings that shape normalization, resolved per tenant.
-#[derive(Debug, Clone)]
-pub struct NormalizeContext {
-    pub default_zone: chrono_tz::Tz,
+/// One event that parsed but cannot be normalized (e.g. a currency ISO 4217 does not know).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventFailure {
+    pub reason: &'static str,
+    pub detail: String,
+    pub event_uid: String,
+    /// The event's source fields as sent.
+    pub raw: Map<String, Value>,
 }
 
-impl Default for NormalizeContext {
-    fn default() -> Self {
-        NormalizeContext {
-            default_zone: chrono_tz::UTC,
-        }
-    }
-}
+/// What one event became.
+pub type Outcome = Result<NormalizedEvent, EventFailure>;
 
 /// Split and normalize every event of `batch`.
-pub fn split(batch: &RawBatch, ctx: &NormalizeContext) -> Result<Vec<NormalizedEvent>, SplitError> {
+pub fn split(batch: &RawBatch, ctx: &NormalizeContext) -> Result<Vec<Outcome>, SplitError> {
     let source: Source = batch
         .source
         .parse()
@@ -56,14 +65,17 @@ pub fn split(batch: &RawBatch, ctx: &NormalizeContext) -> Result<Vec<NormalizedE
     let body = batch
         .body_bytes()
         .map_err(|e| SplitError::BodyEncoding(e.to_string()))?;
-    match source.family() {
-        Family::MobileBatch => mobile_batch::split(batch, &body, ctx),
-        other => Err(SplitError::UnknownSource(format!(
-            "{} (family {} not handled yet)",
-            batch.source,
-            other.as_str()
-        ))),
-    }
+    let rules = ctx.rules(&batch.tenant);
+    let drafts = match source.family() {
+        Family::MobileBatch => mobile_batch::drafts(batch, &body)?,
+        Family::Crm => crm::drafts(batch, source, &body, &rules)?,
+        Family::S2s => s2s::drafts(batch, source, &body)?,
+        Family::Activity => activity::drafts(batch, &body, &rules)?,
+    };
+    Ok(drafts
+        .into_iter()
+        .map(|draft| draft.and_then(|d| finish(d, ctx, &rules)))
+        .collect())
 }
 
 /// `event_uid` of an event the client identified: stable across retries and redelivery.
@@ -97,6 +109,7 @@ pub fn base_event(batch: &RawBatch, index: usize) -> NormalizedEvent {
         received_at: batch.received_at,
         event_time: batch.received_at,
         user_agent: batch.user_agent.clone(),
+        ip: batch.client_ip.clone(),
         properties: "{}".into(),
         raw: "{}".into(),
         ..Default::default()
@@ -106,14 +119,6 @@ pub fn base_event(batch: &RawBatch, index: usize) -> NormalizedEvent {
 /// Compact JSON text of an object.
 pub fn json_text(map: &Map<String, Value>) -> String {
     serde_json::to_string(map).unwrap_or_else(|_| "{}".into())
-}
-
-/// Trimmed, non-empty text.
-pub fn tidy(value: Option<&str>) -> Option<String> {
-    value
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
 }
 
 #[cfg(test)]
@@ -131,6 +136,11 @@ mod tests {
         assert_eq!(
             uid_from_content("t", "s", &raw),
             uid_from_content("t", "s", &raw)
+        );
+        let other: Map<String, Value> = serde_json::from_str(r#"{"a":2}"#).unwrap();
+        assert_ne!(
+            uid_from_content("t", "s", &raw),
+            uid_from_content("t", "s", &other)
         );
     }
 }

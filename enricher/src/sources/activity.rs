@@ -1,0 +1,72 @@
+//! Seed 003 (Netcore-style activity upload) to drafts of canonical events. A timestamp sent
+//! without a zone is read in the tenant's zone (UTC unless configured).
+
+use tributary_gateway::families::activity::{self, Activity};
+use tributary_schemas::RawBatch;
+
+use super::context::{PiiKind, TenantRules};
+use super::{base_event, json_text, uid_from_content, Draft, EventFailure, Pii, SplitError};
+use crate::normalize::time;
+
+pub fn drafts(
+    batch: &RawBatch,
+    body: &[u8],
+    rules: &TenantRules,
+) -> Result<Vec<Result<Draft, EventFailure>>, SplitError> {
+    let activities = activity::parse(body).map_err(|e| SplitError::InvalidBody(e.to_string()))?;
+    Ok(activities
+        .iter()
+        .enumerate()
+        .map(|(index, a)| Ok(draft(batch, index, a, rules)))
+        .collect())
+}
+
+fn draft(batch: &RawBatch, index: usize, a: &Activity, rules: &TenantRules) -> Draft {
+    let mut out = base_event(batch, index);
+    out.event_uid = uid_from_content(&batch.tenant, &batch.source, &a.raw);
+    out.event_name = a.activity_name.clone();
+    out.app_id = Some(a.asset_id.clone());
+    out.platform = Some(a.activity_source.as_str().to_string());
+    out.identity = a.identity.clone();
+    out.anonymous_id = a.annonid.clone();
+    out.properties = json_text(&a.activity_params);
+    out.client_time_raw = Some(a.timestamp_raw.clone());
+    let client_time_ms = if a.timestamp_has_zone {
+        Some(a.timestamp_utc().timestamp_millis())
+    } else {
+        time::parse_timestamp(&a.timestamp_raw, rules.zone)
+            .map(|t| t.millis)
+            .ok()
+            .or(Some(a.timestamp_utc().timestamp_millis()))
+    };
+    let mut pii = Vec::new();
+    if let Some(identity) = &a.identity {
+        if identity.contains('@') {
+            pii.push(Pii {
+                kind: PiiKind::Email,
+                key: "identity",
+            });
+        } else if identity
+            .trim_start_matches('+')
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            && identity.len() >= 7
+        {
+            pii.push(Pii {
+                kind: PiiKind::Phone,
+                key: "identity",
+            });
+            if identity.starts_with('+') {
+                out.phone_raw = Some(identity.clone());
+            }
+        }
+    }
+    Draft {
+        event: out,
+        source_fields: a.raw.clone(),
+        client_time_ms,
+        time_unparsed: false,
+        phone_hint: None,
+        pii,
+    }
+}

@@ -1,0 +1,228 @@
+//! The rules every source shares, applied to a family's draft: event time with skew
+//! correction and clamping, identities (device ids, e-mail, E.164 phone, user_key), geo
+//! (ISO country, lat/long checks, GeoIP fill-in), and per-tenant PII hashing.
+
+use serde_json::{Map, Value};
+use tributary_schemas::NormalizedEvent;
+
+use super::context::{NormalizeContext, PiiKind, TenantRules};
+use super::{json_text, EventFailure, Outcome};
+use crate::normalize::{geo, identity, time};
+
+/// A source field holding PII, so hashing can scrub it from `raw` as well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pii {
+    pub kind: PiiKind,
+    pub key: &'static str,
+}
+
+/// A family's mapping of one event, before the shared rules run.
+#[derive(Debug, Clone, Default)]
+pub struct Draft {
+    /// Canonical fields as the source gave them (`raw` is filled from `source_fields`).
+    pub event: NormalizedEvent,
+    /// The event's source fields exactly as sent.
+    pub source_fields: Map<String, Value>,
+    /// When the client says the event happened, epoch ms.
+    pub client_time_ms: Option<i64>,
+    /// The client sent a time that could not be read.
+    pub time_unparsed: bool,
+    /// Country (alpha-2, name or calling code) to read a national phone number with.
+    pub phone_hint: Option<String>,
+    /// Which source fields hold PII.
+    pub pii: Vec<Pii>,
+}
+
+impl Draft {
+    pub fn failure(&self, reason: &'static str, detail: String) -> EventFailure {
+        EventFailure {
+            reason,
+            detail,
+            event_uid: self.event.event_uid.clone(),
+            raw: self.source_fields.clone(),
+        }
+    }
+}
+
+/// Apply the shared rules and produce the canonical event.
+pub fn finish(mut draft: Draft, ctx: &NormalizeContext, rules: &TenantRules) -> Outcome {
+    apply_time(&mut draft);
+    apply_devices(&mut draft.event);
+    apply_contacts(&mut draft);
+    apply_geo(&mut draft.event, ctx);
+    apply_hashing(&mut draft, rules);
+    let e = &draft.event;
+    let key = identity::pick_user_key(
+        &identity::IdentityCandidates {
+            user_id: e.user_id.as_deref(),
+            identity: e.identity.as_deref(),
+            custom_user_id: None,
+            instance_id: e.instance_id.as_deref(),
+            idfa: e.idfa.as_deref(),
+            gaid: e.gaid.as_deref(),
+            ios_vendor_id: e.ios_vendor_id.as_deref(),
+            android_id: e.android_id.as_deref(),
+            lvid: e.lvid.as_deref(),
+            annonid: e.anonymous_id.as_deref(),
+            session_id: e.session_id.as_deref(),
+        },
+        &e.event_uid,
+    );
+    draft.event.user_key = key.key;
+    draft.event.user_key_kind = key.kind.to_string();
+    draft.event.raw = json_text(&draft.source_fields);
+    Ok(draft.event)
+}
+
+fn apply_time(draft: &mut Draft) {
+    let e = &mut draft.event;
+    let derived = time::derive_event_time(draft.client_time_ms, e.sent_at, e.received_at);
+    e.event_time = derived.event_time;
+    e.time_flags = derived.flags.iter().map(|f| f.to_string()).collect();
+    if draft.time_unparsed {
+        e.time_flags.push("unparsed_time".into());
+    }
+}
+
+fn apply_devices(e: &mut NormalizedEvent) {
+    use identity::DeviceIdKind as K;
+    let fields: [(K, &mut Option<String>); 6] = [
+        (K::InstanceId, &mut e.instance_id),
+        (K::Idfa, &mut e.idfa),
+        (K::IosVendorId, &mut e.ios_vendor_id),
+        (K::Gaid, &mut e.gaid),
+        (K::AndroidId, &mut e.android_id),
+        (K::Lvid, &mut e.lvid),
+    ];
+    // Invalid and all-zero ids (tracking disabled) are not identities; `raw` keeps them.
+    for (kind, field) in fields {
+        *field = field
+            .take()
+            .and_then(|raw| identity::normalize_device_id(kind, &raw).ok());
+    }
+}
+
+fn apply_contacts(draft: &mut Draft) {
+    let e = &mut draft.event;
+    e.email = e.email.take().and_then(|m| identity::normalize_email(&m));
+    if e.email.is_none() {
+        // Netcore's identity is often the contact's e-mail.
+        e.email = e
+            .identity
+            .as_deref()
+            .filter(|i| i.contains('@'))
+            .and_then(identity::normalize_email);
+    }
+    if let Some(raw) = e.phone_raw.take() {
+        match identity::normalize_phone(&raw, draft.phone_hint.as_deref()) {
+            Ok(e164) => e.phone = Some(e164),
+            Err(_) => e.phone_raw = Some(raw),
+        }
+    }
+    e.name = e.name.take().and_then(|n| geo::tidy(&n));
+}
+
+fn apply_geo(e: &mut NormalizedEvent, ctx: &NormalizeContext) {
+    if let Some(raw) = e.country_raw.take() {
+        match geo::country_to_alpha2(&raw) {
+            Some(code) => e.country = Some(code.to_string()),
+            None => e.country_raw = geo::tidy(&raw),
+        }
+    }
+    let (lat, lon, _problem) = geo::check_lat_long(e.latitude, e.longitude);
+    e.latitude = lat;
+    e.longitude = lon;
+    e.geo_source = lat.map(|_| "client".to_string());
+    e.region = e.region.take().and_then(|r| geo::tidy(&r));
+    e.city = e.city.take().and_then(|c| geo::tidy(&c));
+    e.zip = e.zip.take().and_then(|z| geo::tidy(&z));
+    let ip = e.ip.take().and_then(|raw| geo::parse_ip(&raw));
+    e.ip = ip.map(|ip| ip.to_string());
+    // The database fills only what the client did not send.
+    let (Some(db), Some(ip)) = (&ctx.geoip, ip) else {
+        return;
+    };
+    let Some(found) = db.lookup(ip) else {
+        return;
+    };
+    let mut used = false;
+    let mut fill = |field: &mut Option<String>, value: Option<String>| {
+        if field.is_none() && value.is_some() {
+            *field = value;
+            used = true;
+        }
+    };
+    if e.country_raw.is_none() {
+        fill(&mut e.country, found.country);
+    }
+    fill(&mut e.region, found.region);
+    fill(&mut e.city, found.city);
+    if e.zip.is_none() {
+        fill(&mut e.zip, found.postal_code);
+    }
+    if e.latitude.is_none() {
+        if let (Some(lat), Some(lon)) = (found.latitude, found.longitude) {
+            e.latitude = Some(lat);
+            e.longitude = Some(lon);
+            e.geo_source = Some("ip".into());
+            used = true;
+        }
+    }
+    if used && e.geo_source.is_none() {
+        e.geo_source = Some("ip".into());
+    }
+}
+
+fn apply_hashing(draft: &mut Draft, rules: &TenantRules) {
+    if rules.hash.is_empty() {
+        return;
+    }
+    let salt = rules.salt.as_str();
+    let e = &mut draft.event;
+    let mut hashed = Vec::new();
+    let mut hash = |kind: PiiKind, field: &mut Option<String>| {
+        if rules.hash.contains(&kind) {
+            if let Some(value) = field.take() {
+                *field = Some(identity::hash_pii(salt, &value));
+                if !hashed.contains(&kind.as_str()) {
+                    hashed.push(kind.as_str());
+                }
+            }
+        }
+    };
+    hash(PiiKind::Email, &mut e.email);
+    hash(PiiKind::Phone, &mut e.phone);
+    hash(PiiKind::Phone, &mut e.phone_raw);
+    hash(PiiKind::Ip, &mut e.ip);
+    hash(PiiKind::Name, &mut e.name);
+    // An identity that is an e-mail or phone number is that PII too.
+    let identity_kind = match e.identity.as_deref() {
+        Some(i) if i.contains('@') => Some(PiiKind::Email),
+        Some(i)
+            if i.trim_start_matches('+')
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                && i.len() >= 7 =>
+        {
+            Some(PiiKind::Phone)
+        }
+        _ => None,
+    };
+    if let Some(kind) = identity_kind {
+        hash(kind, &mut e.identity);
+    }
+    for pii in &draft.pii {
+        if rules.hash.contains(&pii.kind) {
+            if let Some(value) = draft.source_fields.get_mut(pii.key) {
+                if !value.is_null() {
+                    let text = match &*value {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    *value = Value::String(identity::hash_pii(salt, &text));
+                }
+            }
+        }
+    }
+    e.hashed_fields = hashed.into_iter().map(str::to_string).collect();
+}
