@@ -123,7 +123,141 @@ pub fn json_text(map: &Map<String, Value>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
     use super::*;
+    use crate::config::{EnricherConfig, TenantSettings};
+
+    fn batch(source: &str, body: &str) -> RawBatch {
+        RawBatch {
+            batch_id: "0192f2a0-0000-7000-8000-000000000001".into(),
+            source: source.into(),
+            tenant: "acme".into(),
+            received_at: 1_700_000_000_000,
+            request_id: "r".into(),
+            client_ip: Some("198.51.100.7".into()),
+            user_agent: None,
+            content_type: "application/json".into(),
+            body_encoding: "identity".into(),
+            body: body.as_bytes().to_vec(),
+            attributes: HashMap::from([("idApp".to_string(), "666".to_string())]),
+        }
+    }
+
+    fn context(settings: TenantSettings) -> NormalizeContext {
+        NormalizeContext::from_config(&EnricherConfig {
+            tenants: BTreeMap::from([("acme".to_string(), settings)]),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn hashed_pii_never_reaches_the_event_or_its_raw_fields() {
+        let ctx = context(TenantSettings {
+            hash_fields: vec!["email".into(), "phone".into(), "ip".into(), "name".into()],
+            hash_salt: Some("pepper".into()),
+            ..Default::default()
+        });
+        let body = r#"{"events":[{"event_id":"e","event_name":"n","timestamp_utc":1700000000,
+            "mobile_number":"+91 98765 43210","ip":"8.8.8.8","name":"Jane Doe"}]}"#;
+        let events = split(&batch("mobile_batch", body), &ctx).unwrap();
+        let e = events[0].as_ref().unwrap();
+        let phone = crate::normalize::identity::hash_pii("pepper", "+919876543210");
+        assert_eq!(e.phone.as_deref(), Some(phone.as_str()));
+        assert_eq!(
+            e.ip.as_deref(),
+            Some(crate::normalize::identity::hash_pii("pepper", "8.8.8.8").as_str())
+        );
+        assert_eq!(
+            e.name.as_deref(),
+            Some(crate::normalize::identity::hash_pii("pepper", "Jane Doe").as_str())
+        );
+        for plain in ["98765", "8.8.8.8", "Jane"] {
+            assert!(!e.raw.contains(plain), "{plain} in {}", e.raw);
+        }
+        assert_eq!(e.hashed_fields, vec!["phone", "ip", "name"]);
+
+        let activity = r#"[{"asset_id":"a","activity_name":"x","timestamp":"2021-12-29T12:06:28Z",
+            "identity":"Jane@Example.com","activity_source":"web","activity_params":{}}]"#;
+        let events = split(&batch("activity.upload", activity), &ctx).unwrap();
+        let e = events[0].as_ref().unwrap();
+        let hashed = crate::normalize::identity::hash_pii("pepper", "jane@example.com");
+        assert_eq!(e.email.as_deref(), Some(hashed.as_str()));
+        assert!(!e.raw.to_lowercase().contains("jane@"), "{}", e.raw);
+        assert!(!e.user_key.contains("jane"), "{}", e.user_key);
+    }
+
+    #[test]
+    fn a_currency_iso_4217_does_not_know_goes_to_the_dlq_alone() {
+        let body = r#"[{"customUserId":"1","eventTimestamp":1,"idTransaction":"t1","currency":"ABC","total":1},
+            {"customUserId":"1","eventTimestamp":1,"idTransaction":"t2","currency":"inr","total":"10.990"}]"#;
+        let outcomes = split(
+            &batch("s2s.customRevenueBatch", body),
+            &NormalizeContext::default(),
+        )
+        .unwrap();
+        let failure = outcomes[0].as_ref().unwrap_err();
+        assert_eq!(failure.reason, "invalid_currency");
+        assert_eq!(failure.raw["idTransaction"], "t1");
+        let ok = outcomes[1].as_ref().unwrap();
+        assert_eq!(ok.currency.as_deref(), Some("INR"));
+        assert_eq!(ok.revenue_amount.as_deref(), Some("10.99"));
+        // Retrying the same transaction through the single method is the same event.
+        let single = r#"{"customUserId":"1","eventTimestamp":1,"idTransaction":"t2","currency":"INR","total":"10.99"}"#;
+        let again = split(
+            &batch("s2s.customRevenue", single),
+            &NormalizeContext::default(),
+        )
+        .unwrap();
+        assert_eq!(again[0].as_ref().unwrap().event_uid, ok.event_uid);
+    }
+
+    #[test]
+    fn zone_less_times_are_read_in_the_tenant_zone() {
+        let ctx = context(TenantSettings {
+            time_zone: Some("Asia/Kolkata".into()),
+            ..Default::default()
+        });
+        let body = r#"[{"asset_id":"a","activity_name":"x","timestamp":"2020-04-28T16:47:37",
+            "annonid":"z","activity_source":"app","activity_params":{}}]"#;
+        let e = split(&batch("activity.upload", body), &ctx)
+            .unwrap()
+            .remove(0)
+            .unwrap();
+        // 16:47:37 IST is 11:17:37 UTC.
+        assert_eq!(e.event_time, 1_588_072_657_000);
+        let utc = split(
+            &batch("activity.upload", body),
+            &NormalizeContext::default(),
+        )
+        .unwrap()
+        .remove(0)
+        .unwrap();
+        assert_eq!(utc.event_time, 1_588_092_457_000);
+    }
+
+    #[test]
+    fn bad_tenant_settings_name_the_key() {
+        let err = NormalizeContext::from_config(&EnricherConfig {
+            tenants: BTreeMap::from([(
+                "acme".to_string(),
+                TenantSettings {
+                    hash_fields: vec!["email".into()],
+                    ..Default::default()
+                },
+            )]),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("tenants.acme.hash_salt"), "{err}");
+        let err = NormalizeContext::from_config(&EnricherConfig {
+            default_time_zone: "Mars/Olympus".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("default_time_zone"), "{err}");
+    }
 
     #[test]
     fn uids_are_deterministic_and_scoped() {
