@@ -1,38 +1,117 @@
 #!/usr/bin/env python3
-"""Send the seed documents' own sample requests to a running gateway and print each answer."""
+"""Send the seed documents' own sample requests to a running gateway and print each answer.
+
+Samples are read from ../shared/seeds where the document prints a usable one; where a
+document's sample is not valid as printed (the activity samples are not valid JSON), the
+smallest fix is applied and said.
+"""
+import gzip
 import json
 import pathlib
+import re
 import sys
 import urllib.error
 import urllib.request
 
 SEEDS = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "seeds"
+S2S_TOKEN = "skjdfASFasf03asdffar3asJHB32r"
+ACTIVITY_KEY = "demo-netcore-key"
 
 
-def seed_000_json():
-    text = (SEEDS / "000_ce11c2da22697c2b.txt").read_text()
-    return text[text.index("{"):text.index("application/xml, text/xml")].strip()
+def seed(name):
+    return (SEEDS / name).read_text()
 
 
-def send(base, path, body, content_type="application/json", headers=None):
-    request = urllib.request.Request(
-        base + path, data=body.encode(), method="POST",
-        headers={"Content-Type": content_type, **(headers or {})})
+def between(text, start, end, include_end=False):
+    i = text.index(start)
+    j = text.index(end, i)
+    return text[i:j + (len(end) if include_end else 0)]
+
+
+def send(base, path, body, content_type="application/json", headers=None, gzipped=False):
+    data = body.encode()
+    headers = {"Content-Type": content_type, **(headers or {})}
+    if gzipped:
+        data = gzip.compress(data)
+        headers["Content-Encoding"] = "gzip"
+    request = urllib.request.Request(base + path, data=data, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             status, answer = response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         status, answer = error.code, error.read().decode()
-    print(f"POST {path} [{content_type}] -> {status} {answer[:200]}")
+    label = f"POST {path} [{content_type}{', gzip' if gzipped else ''}]"
+    print(f"{label:<70} -> {status} {answer[:120]}")
     return status
 
 
 def main():
     base = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8080"
-    body = seed_000_json()
-    json.loads(body)
-    send(base, "/api/analytics/events", body)
+    failures = 0
+
+    # Seed 000: the JSON sample and the DataContract XML sample, as printed.
+    s000 = seed("000_ce11c2da22697c2b.txt")
+    json_sample = between(s000, "{", "application/xml, text/xml").strip()
+    xml_sample = between(s000, "<AnalyticsEventBatchReq", "</AnalyticsEventBatchReq>", True)
+    failures += send(base, "/api/analytics/events", json_sample) != 202
+    failures += send(base, "/api/analytics/events", xml_sample.replace(
+        "<d2p1:event_id>sample string 1<", "<d2p1:event_id>xml sample 1<"), "application/xml") != 202
+    form = "events[0].event_id=form-1&events[0].event_name=signup&events[0].timestamp_utc=1580213208"
+    failures += send(base, "/api/analytics/events", form, "application/x-www-form-urlencoded") != 202
+
+    # Seed 001: the lead, contact and browser-extension request bodies, as printed.
+    s001 = seed("001_b9f0c02458064983.txt")
+    bodies = re.findall(r"Request\nHeaders\nContent-Type: application/json\nAccept: application/json\nBody\n(\{.*?\n\})\nResponse", s001, re.S)
+    for body in bodies:
+        document = json.loads(body)
+        if "lead_id" in document or document.get("tool_signature") == "browser_extension":
+            path = "/api/v1/lead_analytics"
+        elif "contact_id" in document:
+            path = "/api/v1/contact_analytics"
+        else:
+            # The analytics_events sample's entity_type is the placeholder "lead or contact".
+            document["entity_type"] = "lead"
+            body = json.dumps(document)
+            path = "/api/v1/analytics_events"
+        failures += send(base, path, body) != 201
+
+    # Seed 002: the document's curl example and its batch examples.
+    s2s = {"Authorization": S2S_TOKEN}
+    curl = ('{"customUserId": "1", "customEventName": "levelUp", "customEventParams": {"level": "2"}, '
+            '"idGender": "1", "age": "25", "eventTimestamp": "1580213208", '
+            '"instanceId": "00000000-0000-0000-0000-000000000000"}')
+    failures += send(base, "/v1/customEvent/?idApp=666", curl, "application/x-www-form-urlencoded", s2s) != 200
+    s002 = seed("002_2bbc4d17c9fad048.txt")
+    for method in ("registrationBatch", "loginBatch", "customEventBatch"):
+        section = s002[s002.index(f"\n{method}\n"):]
+        example = between(section, "[\n{", "}\n]", True)
+        failures += send(base, f"/v1/{method}/?idApp=666", example, headers=s2s) != 200
+    revenue = ('{"customUserId": "1111", "eventTimestamp": 1580213208, "idTransaction": "order1234", '
+               '"currency": "USD", "total": 1.99}')
+    failures += send(base, "/v1/customRevenue/?idApp=666", revenue, headers=s2s, gzipped=True) != 200
+
+    # Seed 003: the bulk sample. As printed it is not valid JSON (two activities miss their
+    # closing brace); this sends it with the braces restored.
+    bearer = {"Authorization": f"Bearer {ACTIVITY_KEY}"}
+    s003 = seed("003_b1327db4550c5af7.txt")
+    bulk = between(s003, "Sample JSON:\n[\n{\n\"asset_id\"", "\n]\nThe response", False)
+    bulk = bulk[len("Sample JSON:\n"):] + "\n]"
+    fixed = bulk.replace(']\n},\n{\n"activity_name":"Add To Cart"', ']\n}\n},\n{\n"activity_name":"Add To Cart"')
+    fixed = fixed.replace(']\n}\n]', ']\n}\n}\n]') if fixed.rstrip().endswith("]\n}\n]") else fixed
+    try:
+        json.loads(fixed)
+    except ValueError:
+        fixed = re.sub(r'\]\n\},\n\{\n"activity_name":"Checkout"', ']}\n},\n{\n"activity_name":"Checkout"', fixed)
+    try:
+        json.loads(fixed)
+        failures += send(base, "/v1/activity/upload", fixed, headers=bearer) != 200
+    except ValueError as error:
+        print(f"activity bulk sample could not be repaired automatically: {error}")
+        failures += 1
+
+    print(f"{'samples sent':<70} -> {'all accepted' if not failures else f'{failures} refused'}")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
