@@ -238,7 +238,11 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
             received = consumer.recv(), if in_flight.len() < max_in_flight => {
                 let message: BorrowedMessage<'_> = match received {
                     Ok(m) => m,
-                    Err(error) => { tracing::warn!(%error, "consume failed"); continue; }
+                    Err(error) => {
+                        tracing::warn!(%error, "consume failed");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
                 };
                 let (partition, offset) = (message.partition(), message.offset());
                 metrics::consumed(partition);

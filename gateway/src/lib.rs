@@ -36,11 +36,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> a
     spawn_readiness_probe(producer.clone(), readiness.clone(), shutdown.clone());
     let admin = admin::spawn(config.gateway.admin_listen, readiness, shutdown.clone()).await?;
     let search = search::Search {
-        client: clickhouse::Client::default()
-            .with_url(&config.clickhouse.url)
-            .with_database(&config.clickhouse.database)
-            .with_user(&config.clickhouse.user)
-            .with_password(&config.clickhouse.password),
+        client: config.clickhouse.client(),
     };
     let gateway = Arc::new(Gateway {
         config: config.gateway.clone(),

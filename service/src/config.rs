@@ -72,6 +72,26 @@ impl Default for ClickHouseConfig {
     }
 }
 
+impl ClickHouseConfig {
+    /// A client for this server and database, usable on ClickHouse 18.16 (the local stack) and
+    /// current ClickHouse: 18.16 cannot describe tables for row validation, and the crate's LZ4
+    /// response decoding returns no rows from it, so both are off.
+    pub fn client(&self) -> clickhouse::Client {
+        self.server_client()
+            .with_database(&self.database)
+            .with_validation(false)
+    }
+
+    /// A client for this server without a default database (to create it).
+    pub fn server_client(&self) -> clickhouse::Client {
+        clickhouse::Client::default()
+            .with_url(&self.url)
+            .with_user(&self.user)
+            .with_password(&self.password)
+            .with_compression(clickhouse::Compression::None)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("bad config: {0}")]
 pub struct ConfigError(#[from] Box<figment::Error>);

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod config;
 pub mod kafka;
+pub mod lag;
 pub mod shutdown;
 pub mod telemetry;
 

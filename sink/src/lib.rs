@@ -14,12 +14,5 @@ pub use pipeline::run;
 
 /// A ClickHouse client for `config`'s server and database.
 pub fn clickhouse_client(config: &tributary_service::ClickHouseConfig) -> clickhouse::Client {
-    clickhouse::Client::default()
-        .with_url(&config.url)
-        .with_database(&config.database)
-        .with_user(&config.user)
-        .with_password(&config.password)
-        // The local stack runs ClickHouse 18.16, which cannot describe a table for validation.
-        .with_validation(false)
-        .with_compression(clickhouse::Compression::None)
+    config.client()
 }

@@ -6,10 +6,7 @@ use tributary_service::ClickHouseConfig;
 
 /// Create the database if needed and apply every migration. Returns the versions applied now.
 pub async fn migrate(config: &ClickHouseConfig) -> Result<Vec<u32>, clickhouse::error::Error> {
-    let server = clickhouse::Client::default()
-        .with_url(&config.url)
-        .with_user(&config.user)
-        .with_password(&config.password);
+    let server = config.server_client();
     server
         .query(&format!(
             "CREATE DATABASE IF NOT EXISTS `{}`",

@@ -24,6 +24,8 @@ struct Buffer {
     bytes: usize,
     next_offsets: HashMap<i32, i64>,
     oldest: Option<Instant>,
+    /// Gateway receive time of each row, for the freshness histogram.
+    received_at_ms: Vec<i64>,
 }
 
 impl Buffer {
@@ -32,7 +34,7 @@ impl Buffer {
     }
 }
 
-/// Where rows go. ClickHouse in production; the trait is the seam tests use to inject faults.
+/// Where rows go: one ClickHouse table.
 pub struct Store {
     client: clickhouse::Client,
     table: String,
@@ -120,6 +122,7 @@ impl Sink {
                     match EventRow::from_event(event) {
                         Ok(row) => {
                             self.buffer.bytes += row.approx_bytes();
+                            self.buffer.received_at_ms.push(row.received_at_ms);
                             self.buffer.rows.push(row);
                         }
                         Err(e) => {
@@ -208,26 +211,26 @@ impl Sink {
             .map(|t| t + Duration::from_millis(self.config.sink.batch.max_wait_ms))
     }
 
-    /// Insert the buffer (retrying until ClickHouse takes it or shutdown), then commit.
-    /// Returns false when shutdown interrupted it: nothing is committed then.
+    /// Insert the buffer (retrying until ClickHouse takes it or shutdown), then commit the
+    /// offsets it covers. Messages consumed while an insert is retried start the next buffer:
+    /// their offsets are never committed with this one. Returns false when shutdown
+    /// interrupted it: nothing is committed then, and the rows are read again after restart.
     async fn flush(&mut self) -> bool {
         if self.buffer.is_empty() {
             return true;
         }
-        let rows = std::mem::take(&mut self.buffer.rows);
-        let bytes = self.buffer.bytes;
+        let batch = std::mem::take(&mut self.buffer);
         let started = Instant::now();
-        if !self.insert_all(rows.clone()).await {
-            self.buffer.rows = rows;
+        let rows = batch.rows.len();
+        if !self.insert_all(batch.rows).await {
             return false;
         }
-        metrics::inserted(rows.len(), bytes, started.elapsed().as_secs_f64());
+        metrics::inserted(rows, batch.bytes, started.elapsed().as_secs_f64());
         let committed_at = now_ms();
-        for row in &rows {
-            metrics::freshness((committed_at - row.received_at_ms).max(0) as f64 / 1000.0);
+        for received_at in batch.received_at_ms {
+            metrics::freshness((committed_at - received_at).max(0) as f64 / 1000.0);
         }
-        self.commit();
-        self.buffer = Buffer::default();
+        self.commit(&batch.next_offsets);
         true
     }
 
@@ -320,13 +323,13 @@ impl Sink {
         result
     }
 
-    fn commit(&mut self) {
-        if self.buffer.next_offsets.is_empty() {
+    fn commit(&self, next_offsets: &HashMap<i32, i64>) {
+        if next_offsets.is_empty() {
             return;
         }
         let topic = &self.config.kafka.topics.normalized;
         let mut list = TopicPartitionList::new();
-        for (partition, offset) in &self.buffer.next_offsets {
+        for (partition, offset) in next_offsets {
             let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*offset));
         }
         // A partition revoked meanwhile may refuse the commit: its new owner re-reads those
@@ -375,7 +378,11 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
             received = sink.consumer.recv() => {
                 let message = match received {
                     Ok(m) => m,
-                    Err(error) => { tracing::warn!(%error, "consume failed"); continue; }
+                    Err(error) => {
+                        tracing::warn!(%error, "consume failed");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
                 };
                 let (partition, offset) = (message.partition(), message.offset());
                 let payload = message.payload().map(<[u8]>::to_vec);
