@@ -231,6 +231,40 @@ async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr)
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
+    allow_cross_origin(&mut response);
+    response
+}
+
+/// Web apps and browser extensions (seeds 000 and 001) post from other origins; they carry no
+/// cookies, so any origin may send and read.
+fn allow_cross_origin(response: &mut HttpResponse) {
+    let headers = response.headers_mut();
+    headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    headers.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static("x-request-id, retry-after"),
+    );
+}
+
+/// Answer a CORS preflight for a known endpoint.
+fn preflight(endpoint: Endpoint) -> HttpResponse {
+    let mut response = families::empty_response(hyper::StatusCode::NO_CONTENT);
+    let methods = match endpoint {
+        Endpoint::Search | Endpoint::OpenApi => "GET, OPTIONS",
+        _ => "POST, OPTIONS",
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static(methods),
+    );
+    headers.insert(
+        "access-control-allow-headers",
+        HeaderValue::from_static(
+            "authorization, content-type, content-encoding, accept, x-request-id",
+        ),
+    );
+    headers.insert("access-control-max-age", HeaderValue::from_static("86400"));
     response
 }
 
@@ -241,6 +275,9 @@ async fn dispatch(
     peer: SocketAddr,
     request_id: &str,
 ) -> HttpResponse {
+    if req.method() == Method::OPTIONS && endpoint != Endpoint::NotFound {
+        return preflight(endpoint);
+    }
     match endpoint {
         Endpoint::NotFound => return endpoint.transport_error(&TransportError::NotFound),
         Endpoint::OpenApi if req.method() == Method::GET => return crate::openapi::response(),

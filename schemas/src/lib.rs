@@ -12,6 +12,14 @@ mod types;
 
 pub use codec::{decode, decode_with_writer, encode, CodecError, Contract};
 pub use migrations::{Migration, MIGRATIONS};
+
+/// Queries the services run, kept beside the DDL so tests can run them on current ClickHouse.
+pub mod queries {
+    /// Lead/contact search: one page of matching records, newest first, duplicates collapsed.
+    pub const SEARCH: &str = include_str!("../clickhouse/queries/search.sql");
+    /// Lead/contact search: the number of matching records.
+    pub const SEARCH_COUNT: &str = include_str!("../clickhouse/queries/search_count.sql");
+}
 pub use source::{Family, Source};
 pub use types::{
     compress_body, decompress_body, BodyEncoding, DlqRecord, NormalizedBatch, NormalizedEvent,

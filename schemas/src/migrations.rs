@@ -28,11 +28,28 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "events",
-    sql: include_str!("../clickhouse/001_events.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "events",
+        sql: include_str!("../clickhouse/001_events.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "crm_analytics",
+        sql: include_str!("../clickhouse/002_crm_analytics.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "revenue",
+        sql: include_str!("../clickhouse/003_revenue.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "bi_views",
+        sql: include_str!("../clickhouse/004_bi_views.sql"),
+    },
+];
 
 #[cfg(test)]
 mod tests {
@@ -50,6 +67,14 @@ mod tests {
         for m in MIGRATIONS {
             assert!(!m.sql.contains("tributary."), "{} names a database", m.name);
             assert!(m.statements().count() > 0);
+        }
+    }
+
+    #[test]
+    fn migrations_have_no_bind_placeholders() {
+        // The clickhouse crate reads every `?` of a query as a value to bind.
+        for m in MIGRATIONS {
+            assert!(!m.sql.contains('?'), "{} contains '?'", m.name);
         }
     }
 }

@@ -229,3 +229,474 @@ pub fn seed_path(file: &str) -> std::path::PathBuf {
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     repo.join("../shared/seeds").join(file)
 }
+
+// =============================================================================================
+// Operations helpers (tests/tests/operations.rs): services started one instance at a time,
+// each with its own Shutdown and a known admin address, and /metrics scraping.
+// =============================================================================================
+
+/// One running service process, stoppable on its own (a pod going away mid-stream).
+pub struct Instance {
+    /// Where its `/metrics`, `/healthz` and `/readyz` listen.
+    pub admin: std::net::SocketAddr,
+    /// The public HTTP address, for a gateway.
+    pub url: Option<String>,
+    pub shutdown: Shutdown,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Instance {
+    fn spawn<F>(
+        admin: std::net::SocketAddr,
+        url: Option<String>,
+        pipeline: &Pipeline,
+        run: F,
+    ) -> Instance
+    where
+        F: FnOnce(Shutdown) -> tokio::task::JoinHandle<anyhow::Result<()>>,
+    {
+        let shutdown = Shutdown::new();
+        // Stopping the pipeline stops its instances too.
+        let (all, this) = (pipeline.shutdown.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = all.wait() => this.trigger(),
+                _ = this.wait() => {},
+            }
+        });
+        Instance {
+            admin,
+            url,
+            task: run(shutdown.clone()),
+            shutdown,
+        }
+    }
+
+    /// `http://<admin>/<path>`.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}/{}", self.admin, path.trim_start_matches('/'))
+    }
+
+    /// Wait until `/readyz` answers 200.
+    pub async fn wait_ready(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(r) = reqwest::get(self.admin_url("readyz")).await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} never became ready",
+                self.admin
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Scrape this instance's `/metrics`.
+    pub async fn scrape(&self) -> Scrape {
+        Scrape::from_admin(self.admin).await
+    }
+
+    /// Trigger this instance's shutdown and wait for it to finish cleanly.
+    pub async fn stop(self) {
+        self.shutdown.trigger();
+        match tokio::time::timeout(Duration::from_secs(30), self.task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => panic!("service at {} failed: {e:#}", self.admin),
+            Ok(Err(e)) => panic!("service at {} panicked: {e}", self.admin),
+            Err(_) => panic!("service at {} did not stop within 30 s", self.admin),
+        }
+    }
+}
+
+/// A loopback address nothing listens on right now. The services bind their admin port from
+/// config and do not hand the bound address back, so tests choose it first.
+pub fn free_local_addr() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr")
+}
+
+impl Pipeline {
+    /// Move this pipeline to fresh topics with `partitions` partitions each (the default is 2),
+    /// before any service starts.
+    pub async fn with_partitions(mut self, partitions: i32) -> Pipeline {
+        let topics = Topics {
+            raw: format!("{}.p{partitions}.raw", self.name),
+            normalized: format!("{}.p{partitions}.normalized", self.name),
+            dlq: format!("{}.p{partitions}.dlq", self.name),
+        };
+        create_topics(
+            &self.kafka.brokers,
+            &[&topics.raw, &topics.normalized, &topics.dlq],
+            partitions,
+        )
+        .await;
+        self.kafka.topics = topics;
+        self
+    }
+
+    /// Consumer groups of this pipeline's enrichers and sinks.
+    pub fn enricher_group(&self) -> String {
+        format!("{}-enricher", self.name)
+    }
+    pub fn sink_group(&self) -> String {
+        format!("{}-sink", self.name)
+    }
+
+    /// A gateway with its own shutdown and admin address; the first one also sets `gateway_url`.
+    pub async fn start_gateway_instance(&mut self) -> Instance {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        if self.gateway_url.is_empty() {
+            self.gateway_url = url.clone();
+        }
+        let admin = free_local_addr();
+        let mut config = tributary_gateway::Config {
+            kafka: self.kafka.clone(),
+            clickhouse: self.clickhouse.clone(),
+            ..Default::default()
+        };
+        config.gateway.admin_listen = admin;
+        config.gateway.publish_timeout_ms = 5000;
+        Instance::spawn(admin, Some(url), self, |shutdown| {
+            tokio::spawn(tributary_gateway::run(config, listener, shutdown))
+        })
+    }
+
+    /// An enricher in this pipeline's enricher group, with its own shutdown and admin address.
+    pub fn start_enricher_instance(&mut self) -> Instance {
+        let admin = free_local_addr();
+        let mut config = tributary_enricher::Config {
+            kafka: self.kafka.clone(),
+            ..Default::default()
+        };
+        config.enricher.group = self.enricher_group();
+        config.enricher.admin_listen = admin;
+        Instance::spawn(admin, None, self, |shutdown| {
+            tokio::spawn(tributary_enricher::run(config, shutdown))
+        })
+    }
+
+    /// A sink in this pipeline's sink group, with its own shutdown and admin address.
+    pub async fn start_sink_instance(&mut self) -> Instance {
+        let admin = free_local_addr();
+        let mut config = tributary_sink::Config {
+            kafka: self.kafka.clone(),
+            clickhouse: self.clickhouse.clone(),
+            ..Default::default()
+        };
+        config.sink.group = self.sink_group();
+        config.sink.admin_listen = admin;
+        config.sink.batch.max_wait_ms = 200;
+        tributary_sink::migrate::migrate(&config.clickhouse)
+            .await
+            .expect("migrate test database");
+        Instance::spawn(admin, None, self, |shutdown| {
+            tokio::spawn(tributary_sink::run(config, shutdown))
+        })
+    }
+
+    /// Members of `group` the broker reports (DescribeGroups), or why it cannot say.
+    pub fn group_members(&self, group: &str) -> Result<usize, String> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.kafka.brokers)
+            .create()
+            .map_err(|e| e.to_string())?;
+        let list = consumer
+            .fetch_group_list(Some(group), Duration::from_secs(5))
+            .map_err(|e| e.to_string())?;
+        let info = list
+            .groups()
+            .iter()
+            .find(|g| g.name() == group)
+            .ok_or_else(|| format!("group {group} not listed"))?;
+        Ok(info.members().len())
+    }
+}
+
+/// Label pairs of one sample, in exposition order.
+type Labels = Vec<(String, String)>;
+
+/// One scrape of a Prometheus text endpoint: every sample with its labels.
+#[derive(Debug, Default)]
+pub struct Scrape {
+    samples: Vec<(String, Labels, f64)>,
+}
+
+impl Scrape {
+    /// GET `http://<admin>/metrics` and parse it.
+    pub async fn from_admin(admin: std::net::SocketAddr) -> Scrape {
+        let response = reqwest::get(format!("http://{admin}/metrics"))
+            .await
+            .unwrap_or_else(|e| panic!("scraping {admin}: {e}"));
+        assert_eq!(response.status(), 200, "/metrics on {admin}");
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            content_type.starts_with("text/plain"),
+            "/metrics content-type {content_type:?}"
+        );
+        Scrape::parse(&response.text().await.unwrap())
+    }
+
+    /// Parse the text exposition format (`name{l="v",...} value` lines, `#` comments).
+    pub fn parse(text: &str) -> Scrape {
+        let mut samples = Vec::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (series, value) = match line.rsplit_once(' ') {
+                Some(split) => split,
+                None => panic!("bad metrics line {line:?}"),
+            };
+            let value: f64 = match value {
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                v => v
+                    .parse()
+                    .unwrap_or_else(|_| panic!("bad value in {line:?}")),
+            };
+            let (name, labels) = match series.split_once('{') {
+                None => (series.to_string(), Vec::new()),
+                Some((name, rest)) => (
+                    name.to_string(),
+                    parse_labels(rest.strip_suffix('}').expect("closing brace")),
+                ),
+            };
+            samples.push((name, labels, value));
+        }
+        Scrape { samples }
+    }
+
+    /// Sum of the samples named `name` whose labels include every pair of `labels`; 0 when none.
+    pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.matching(name, labels).map(|(_, v)| v).sum()
+    }
+
+    /// Whether any sample named `name` with `labels` is exposed.
+    pub fn has(&self, name: &str, labels: &[(&str, &str)]) -> bool {
+        self.matching(name, labels).next().is_some()
+    }
+
+    /// Label values of `label` among the samples named `name` with `labels`.
+    pub fn label_values(&self, name: &str, labels: &[(&str, &str)], label: &str) -> Vec<String> {
+        let mut values: Vec<String> = self
+            .matching(name, labels)
+            .filter_map(|(l, _)| l.iter().find(|(k, _)| k == label).map(|(_, v)| v.clone()))
+            .collect();
+        values.sort();
+        values.dedup();
+        values
+    }
+
+    fn matching<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &'a [(&'a str, &'a str)],
+    ) -> impl Iterator<Item = (&'a [(String, String)], f64)> + 'a {
+        self.samples
+            .iter()
+            .filter(move |(n, l, _)| {
+                n == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|(_, l, v)| (l.as_slice(), *v))
+    }
+}
+
+fn parse_labels(text: &str) -> Labels {
+    let mut labels = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.peek() == Some(&',') || chars.peek() == Some(&' ') {
+            chars.next();
+        }
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if key.is_empty() {
+            return labels;
+        }
+        assert_eq!(chars.next(), Some('"'), "label {key} value is quoted");
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(other) => value.push(other),
+                    None => break,
+                },
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        labels.push((key, value));
+    }
+}
+
+// =============================================================================================
+// Gateway API helpers (tests/tests/gateway_api.rs, tests/tests/openapi.rs): a gateway with a
+// custom config, reading back this test's raw topic, and the seed documents' request samples
+// cut out of `shared/seeds/` exactly as printed.
+// =============================================================================================
+
+impl Pipeline {
+    /// Start only the gateway, as `start_gateway` does, with `edit` applied to its config first
+    /// (a broker nobody listens on, a short publish timeout, ...).
+    pub async fn start_gateway_with(&mut self, edit: impl FnOnce(&mut tributary_gateway::Config)) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.gateway_url = format!("http://{}", listener.local_addr().unwrap());
+        let mut config = tributary_gateway::Config {
+            kafka: self.kafka.clone(),
+            clickhouse: self.clickhouse.clone(),
+            ..Default::default()
+        };
+        config.gateway.admin_listen = "127.0.0.1:0".parse().unwrap();
+        config.gateway.publish_timeout_ms = 5000;
+        edit(&mut config);
+        let shutdown = self.shutdown.clone();
+        self.tasks.push(tokio::spawn(tributary_gateway::run(
+            config, listener, shutdown,
+        )));
+    }
+
+    /// The batches on this test's raw topic, read from the start of every partition until `want`
+    /// arrived or `timeout` passed; then whatever arrived, for the caller to assert on.
+    pub async fn raw_batches(
+        &self,
+        want: usize,
+        timeout: Duration,
+    ) -> Vec<tributary_schemas::RawBatch> {
+        use rdkafka::consumer::{Consumer, StreamConsumer};
+        use rdkafka::{Message, Offset, TopicPartitionList};
+
+        let topic = &self.kafka.topics.raw;
+        let mut config = ClientConfig::new();
+        for (key, value) in &self.kafka.properties {
+            config.set(key, value);
+        }
+        let consumer: StreamConsumer = config
+            .set("bootstrap.servers", &self.kafka.brokers)
+            .set("group.id", format!("{}-raw-reader", self.name))
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("raw topic consumer");
+        // Assigned rather than subscribed: nothing waits for a group join.
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("raw topic metadata");
+        let mut partitions = TopicPartitionList::new();
+        for partition in metadata.topics()[0].partitions() {
+            partitions
+                .add_partition_offset(topic, partition.id(), Offset::Beginning)
+                .expect("partition offset");
+        }
+        consumer.assign(&partitions).expect("assign raw partitions");
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut batches = Vec::new();
+        while batches.len() < want {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Err(_) => break,
+                Ok(Err(error)) => panic!("reading {topic}: {error}"),
+                Ok(Ok(message)) => {
+                    let payload = message.payload().expect("a raw record has a payload");
+                    batches.push(
+                        tributary_schemas::decode(payload)
+                            .unwrap_or_else(|e| panic!("a record on {topic} is no RawBatch: {e}")),
+                    );
+                }
+            }
+        }
+        batches
+    }
+}
+
+fn seed_text(file: &str) -> String {
+    std::fs::read_to_string(seed_path(file)).unwrap_or_else(|e| panic!("seed {file}: {e}"))
+}
+
+/// The balanced `open`...`close` span that starts at the first `open` at or after `from`
+/// (brackets inside JSON strings do not count).
+fn balanced(text: &str, from: usize, open: u8, close: u8) -> &str {
+    let start = from + text[from..].find(open as char).expect("an opening bracket");
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in text.as_bytes()[start..].iter().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if in_string => escaped = true,
+            b'"' => in_string = !in_string,
+            _ if in_string => {}
+            _ if b == open => depth += 1,
+            _ if b == close => {
+                depth -= 1;
+                if depth == 0 {
+                    return &text[start..=start + i];
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("unbalanced sample at byte {start}")
+}
+
+/// The DataContract XML request sample of seed 000, exactly as the document prints it.
+pub fn seed_000_xml() -> String {
+    let text = seed_text("000_ce11c2da22697c2b.txt");
+    let start = text
+        .find("<AnalyticsEventBatchReq")
+        .expect("XML sample start");
+    let end_tag = "</AnalyticsEventBatchReq>";
+    let end = text.find(end_tag).expect("XML sample end") + end_tag.len();
+    text[start..end].to_string()
+}
+
+/// The request body of the `nth` (from 0) example of `POST {path}` in seed 001, as printed
+/// (`/api/v1/lead_analytics` has two: the lead sample and the browser-extension sample).
+pub fn seed_001_request(path: &str, nth: usize) -> String {
+    let text = seed_text("001_b9f0c02458064983.txt");
+    let marker = format!("Example URI\nPOST {path}\n");
+    let (at, _) = text
+        .match_indices(&marker)
+        .nth(nth)
+        .unwrap_or_else(|| panic!("seed 001 has no example {nth} of POST {path}"));
+    let body = at + text[at..].find("Body\n").expect("a request body");
+    balanced(&text, body, b'{', b'}').to_string()
+}
+
+/// The body of seed 002's "Example query" (`curl ... -d '...'`), as printed.
+pub fn seed_002_curl_body() -> String {
+    let text = seed_text("002_2bbc4d17c9fad048.txt");
+    let start = text.find("-d '").expect("curl example") + "-d '".len();
+    let end = start + text[start..].find('\'').expect("end of the curl body");
+    text[start..end].to_string()
+}
+
+/// The example array of seed 002's batch method `method` (`registrationBatch`, ...), as printed.
+pub fn seed_002_batch_example(method: &str) -> String {
+    let text = seed_text("002_2bbc4d17c9fad048.txt");
+    let marker = format!("End-point: https://tracker-s2s.my.com/v1/{method}/?idApp=XXX");
+    let at = text
+        .find(&marker)
+        .unwrap_or_else(|| panic!("seed 002 has no {method}"));
+    balanced(&text, at, b'[', b']').to_string()
+}
+
+/// The `nth` (from 0) "Sample JSON" of seed 003, as printed (neither is valid JSON as written).
+pub fn seed_003_sample(nth: usize) -> String {
+    let text = seed_text("003_b1327db4550c5af7.txt");
+    let (at, _) = text
+        .match_indices("Sample JSON:")
+        .nth(nth)
+        .unwrap_or_else(|| panic!("seed 003 has no sample {nth}"));
+    balanced(&text, at, b'[', b']').to_string()
+}

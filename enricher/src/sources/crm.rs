@@ -24,7 +24,18 @@ pub fn drafts(
 
 fn draft(batch: &RawBatch, e: &CrmEvent, rules: &TenantRules) -> Draft {
     let mut out = base_event(batch, 0);
-    out.event_uid = uid_from_client_id(&batch.tenant, &batch.source, &e.event_id);
+    // CRM event ids look like per-recording counters ("view#1"): the id is scoped to the
+    // customer, entity and recording it belongs to.
+    let scoped_id = [
+        &e.customer_id,
+        e.entity_type.as_str(),
+        &e.entity_id,
+        &e.recording_id,
+        &e.event_id,
+    ]
+    .map(|part| part.replace('\u{1f}', " "))
+    .join("\u{1f}");
+    out.event_uid = uid_from_client_id(&batch.tenant, &batch.source, &scoped_id);
     out.event_id = Some(e.event_id.clone());
     out.event_name = e.event_type.clone();
     out.customer_id = Some(e.customer_id.clone());
