@@ -96,6 +96,24 @@ impl ClickHouseConfig {
 #[error("bad config: {0}")]
 pub struct ConfigError(#[from] Box<figment::Error>);
 
+/// The `--config` flag every binary takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArgs {
+    /// Config file (TOML); every key also reads TRIBUTARY_<SECTION>__<KEY> from the environment.
+    #[arg(long, env = "TRIBUTARY_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+}
+
+impl ConfigArgs {
+    /// Load the service's config; a bad file or value stops the service naming the key.
+    pub fn load<T>(&self) -> Result<T, ConfigError>
+    where
+        T: Default + Serialize + DeserializeOwned,
+    {
+        load(self.config.as_deref())
+    }
+}
+
 /// Load `T` from its defaults, then `file` (when given), then `TRIBUTARY_*` variables.
 /// Errors name the offending key.
 pub fn load<T>(file: Option<&Path>) -> Result<T, ConfigError>

@@ -1,15 +1,13 @@
-use std::path::PathBuf;
-
 use clap::{Parser, Subcommand};
-use tributary_service::{config, telemetry, Shutdown};
+use tributary_service::config::ConfigArgs;
+use tributary_service::{telemetry, Shutdown};
 
 /// Tributary sink: bulk-loads events.normalized into ClickHouse.
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// Config file (TOML); every key also reads TRIBUTARY_<SECTION>__<KEY> from the environment.
-    #[arg(long, env = "TRIBUTARY_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -26,7 +24,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     telemetry::init_tracing();
-    let config: tributary_sink::Config = config::load(args.config.as_deref())?;
+    let config: tributary_sink::Config = args.config.load()?;
     match args.command.unwrap_or(Command::Run) {
         Command::Run => tributary_sink::run(config, Shutdown::on_signals()).await,
         Command::Migrate => {
