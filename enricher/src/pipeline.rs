@@ -217,6 +217,13 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
     let consumer: StreamConsumer = kafka::consumer(&config.kafka, &config.enricher.group)?;
     let topic = config.kafka.topics.raw.clone();
     consumer.subscribe(&[topic.as_str()])?;
+    tributary_service::lag::spawn_lag_reporter(
+        &config.kafka,
+        &config.enricher.group,
+        &topic,
+        tributary_service::lag::DEFAULT_INTERVAL,
+        shutdown.clone(),
+    )?;
     let producer = kafka::producer(&config.kafka)?;
     let ctx = NormalizeContext::from_config(&config.enricher)?;
     tracing::info!(%admin, group = %config.enricher.group, %topic, "enricher running");

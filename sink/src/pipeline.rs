@@ -108,6 +108,8 @@ struct Sink {
     store: Store,
     shutdown: Shutdown,
     buffer: Buffer,
+    /// Not ready while ClickHouse refuses inserts.
+    readiness: Readiness,
 }
 
 impl Sink {
@@ -280,10 +282,14 @@ impl Sink {
         let mut paused = false;
         let result = loop {
             match self.store.insert(rows).await {
-                Ok(()) => break Some(Ok(())),
+                Ok(()) => {
+                    self.readiness.set(true);
+                    break Some(Ok(()));
+                }
                 Err(InsertError::Rejected(e)) => break Some(Err(InsertError::Rejected(e))),
                 Err(InsertError::Transient(error)) => {
                     metrics::retried();
+                    self.readiness.set(false);
                     tracing::warn!(%error, retry_in = ?backoff, rows = rows.len(), "insert failed; retrying");
                     if !paused {
                         if let Ok(assignment) = self.consumer.assignment() {
@@ -355,6 +361,13 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
     }
     let consumer: StreamConsumer = kafka::consumer(&config.kafka, &config.sink.group)?;
     consumer.subscribe(&[config.kafka.topics.normalized.as_str()])?;
+    tributary_service::lag::spawn_lag_reporter(
+        &config.kafka,
+        &config.sink.group,
+        &config.kafka.topics.normalized,
+        tributary_service::lag::DEFAULT_INTERVAL,
+        shutdown.clone(),
+    )?;
     let producer = kafka::producer(&config.kafka)?;
     let store = Store::new(crate::clickhouse_client(&config.clickhouse), "events");
     tracing::info!(%admin, group = %config.sink.group, "sink running");
@@ -366,6 +379,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
         store,
         shutdown: shutdown.clone(),
         buffer: Buffer::default(),
+        readiness,
     };
     loop {
         let deadline = sink.deadline();
