@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# Side-by-side benchmarks on a stack of their own; writes bench/RESULTS.md.
+#
+#   scripts/bench.sh           the whole bench (7-9 minutes after the build on an idle machine)
+#   scripts/bench.sh --quick   shorter windows, fewer rows and searches (about 5 minutes)
+#   scripts/bench.sh --keep    leave the stack running afterwards (for poking at it)
+#   scripts/bench.sh --only a,d    only these phases (c a b d e; f comes with a, b and d)
+#   TRIBUTARY_BENCH_SERVICE_ENV="LD_PRELOAD=..." scripts/bench.sh   extra environment for the
+#                              three services, e.g. to try another allocator without a rebuild
+#
+# It starts its own broker and ClickHouse (ports 39092 / 38123 / 39000, data in
+# .data/bench-stack, wiped first) and the three release services on ports apart from
+# scripts/run.sh's, then measures, each next to what it is compared with:
+#   (c) per-stage CPU cost per family, in-process, one core        tributary-bench cpu
+#   (a) gateway events/s and latency vs rdkafka producing the same RawBatch bytes
+#   (b) sink rows/s vs clickhouse-client inserting the same rows (RowBinary)
+#   (d) ingest-to-queryable freshness at a steady 20k events/s, whole pipeline
+#   (e) lead search latency at 1M and 10M stored rows
+#   (f) peak RSS (VmHWM) of each service under its load
+# All load goes to 127.0.0.1 and every step is bounded in time.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+QUICK=0
+KEEP=0
+ONLY=c,a,b,d,e
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) QUICK=1 ;;
+        --keep) KEEP=1 ;;
+        --only) ONLY=${2:?--only needs phases, e.g. a,d}; shift ;;
+        -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+        *) echo "unknown argument $1 (try --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+want() { [[ ",$ONLY," == *",$1,"* ]]; }
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tributary-target}"
+export TRIBUTARY_DATA_DIR="${TRIBUTARY_BENCH_DATA_DIR:-$REPO/.data/bench-stack}"
+export TRIBUTARY_KAFKA_PORT="${TRIBUTARY_BENCH_KAFKA_PORT:-39092}"
+export TRIBUTARY_CLICKHOUSE_HTTP_PORT="${TRIBUTARY_BENCH_CLICKHOUSE_HTTP_PORT:-38123}"
+export TRIBUTARY_CLICKHOUSE_TCP_PORT="${TRIBUTARY_BENCH_CLICKHOUSE_TCP_PORT:-39000}"
+export TRIBUTARY_CLICKHOUSE_DATABASE=tributary
+GATEWAY_PORT="${TRIBUTARY_BENCH_GATEWAY_PORT:-38080}"
+ADMIN_BASE="${TRIBUTARY_BENCH_ADMIN_BASE:-39100}"
+OUT="$REPO/.data/bench-run"
+TANSU="${TRIBUTARY_TOOLS_DIR:-$HOME/.cache/tributary/tools}/bin/tansu"
+BIN="$CARGO_TARGET_DIR/release"
+KAFKA="127.0.0.1:$TRIBUTARY_KAFKA_PORT"
+CH_URL="http://127.0.0.1:$TRIBUTARY_CLICKHOUSE_HTTP_PORT"
+GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT"
+SINK_METRICS="http://127.0.0.1:$((ADMIN_BASE + 3))/metrics"
+
+if [ "$QUICK" = 1 ]; then
+    LOAD_S=8 WARM_S=2 SIDE_S=5 FRESH_S=20 SINK_ROWS=200000 SEARCH_Q=40 CPU_S=0.4
+else
+    LOAD_S=20 WARM_S=3 SIDE_S=10 FRESH_S=45 SINK_ROWS=500000 SEARCH_Q=200 CPU_S=1.2
+fi
+SEARCH_ROWS=1000000,10000000
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+ch() { clickhouse-client --host 127.0.0.1 --port "$TRIBUTARY_CLICKHOUSE_TCP_PORT" "$@"; }
+
+declare -A PIDS=()
+
+start_service() { # start_service NAME LOGNAME [VAR=VALUE...]
+    local name=$1 logname=$2
+    shift 2
+    # shellcheck disable=SC2086 # word splitting of the extra environment is intended
+    env ${TRIBUTARY_BENCH_SERVICE_ENV:-} "$@" RUST_LOG="${RUST_LOG:-warn}" \
+        nohup "$BIN/tributary-$name" --config "$OUT/bench.toml" >"$OUT/$logname.log" 2>&1 &
+    PIDS[$logname]=$!
+}
+
+stop_service() { # stop_service LOGNAME
+    local pid=${PIDS[$1]:-}
+    [ -n "$pid" ] || return 0
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    fi
+    unset "PIDS[$1]"
+}
+
+cleanup() {
+    for name in "${!PIDS[@]}"; do stop_service "$name"; done
+    if [ "$KEEP" = 0 ]; then deploy/local/stack down >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+
+wait_http() { # wait_http URL SECONDS
+    local deadline=$((SECONDS + $2))
+    until curl -fsS -o /dev/null "$1" 2>/dev/null; do
+        [ $SECONDS -lt $deadline ] || { log "$1 did not answer in $2 s"; return 1; }
+        sleep 0.2
+    done
+}
+
+RSS_ENTRIES=()
+record_rss() { # record_rss KEY LOGNAME PHASE: the process's VmHWM while it still runs
+    local pid=${PIDS[$2]} kb
+    kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+    RSS_ENTRIES+=("\"$1\": {\"mib\": $(awk "BEGIN {print ${kb:-0} / 1024}"), \"phase\": \"$3\"}")
+    log "peak RSS of $1: $((${kb:-0} / 1024)) MiB ($3)"
+}
+
+bench() { "$BIN/tributary-bench" "$@"; }
+
+HZ=$(getconf CLK_TCK)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+machine_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+
+# proc_cpu SLUG LABEL DELAY SECONDS NAME=PID...: after DELAY, the cores each process used over
+# SECONDS, plus the whole machine's (other tenants of the machine included) -> $OUT/cpu.SLUG
+proc_cpu() {
+    local slug=$1 label=$2 delay=$3 secs=$4
+    shift 4
+    sleep "$delay"
+    local -a names=() pids=() before=()
+    local kv
+    for kv in "$@"; do names+=("${kv%%=*}"); pids+=("${kv#*=}"); done
+    local i m0 m1 t0 t1
+    for i in "${!pids[@]}"; do before+=("$(ticks "${pids[$i]}")"); done
+    m0=$(machine_busy)
+    t0=$(date +%s.%N)
+    sleep "$secs"
+    t1=$(date +%s.%N)
+    m1=$(machine_busy)
+    local parts=()
+    for i in "${!pids[@]}"; do
+        parts+=("\"${names[$i]}\": $(awk "BEGIN {printf \"%.2f\", ($(ticks "${pids[$i]}") - ${before[$i]}) / $HZ / ($t1 - $t0)}")")
+    done
+    parts+=("\"whole machine\": $(awk "BEGIN {printf \"%.2f\", ($m1 - $m0) / $HZ / ($t1 - $t0)}")")
+    (IFS=,; printf '"%s": {%s}\n' "$label" "${parts[*]}") >"$OUT/cpu.$slug"
+}
+STACK_PIDS=()
+
+started=$SECONDS
+log "building release binaries (gateway, enricher, sink, bench)"
+cargo build --release --quiet -p tributary-gateway -p tributary-enricher -p tributary-sink -p tributary-bench
+build_done=$SECONDS
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+deploy/local/stack down >/dev/null 2>&1 || true
+rm -rf "$TRIBUTARY_DATA_DIR"
+deploy/local/stack up
+for topic in bench.gateway bench.direct bench.sink; do
+    "$TANSU" topic create "$topic" --partitions 4 --broker "tcp://$KAFKA" >/dev/null
+done
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+STACK_PIDS=("broker=$(cat "$TRIBUTARY_DATA_DIR/tansu.pid")" "clickhouse=$(cat "$TRIBUTARY_DATA_DIR/clickhouse.pid")")
+
+cat >"$OUT/bench.toml" <<EOF
+# Written by scripts/bench.sh: the bench stack's ports; everything else the defaults.
+[kafka]
+brokers = "$KAFKA"
+[clickhouse]
+url = "$CH_URL"
+database = "tributary"
+[gateway]
+listen = "127.0.0.1:$GATEWAY_PORT"
+admin_listen = "127.0.0.1:$((ADMIN_BASE + 1))"
+[enricher]
+group = "bench-enricher"
+admin_listen = "127.0.0.1:$((ADMIN_BASE + 2))"
+[sink]
+group = "bench-sink"
+admin_listen = "127.0.0.1:$((ADMIN_BASE + 3))"
+EOF
+
+# (c) In-process stage costs, before anything else runs.
+if want c; then
+log "(c) per-stage CPU cost per family"
+bench cpu --seconds "$CPU_S" --json "$OUT/cpu.json"
+fi
+
+# (a) The gateway alone (its topic has no consumer), then the producer alone.
+if want a; then
+log "(a) gateway: closed loop, 32 connections, 100-event seed-000 batches, ${LOAD_S}s"
+start_service gateway gateway_a TRIBUTARY_KAFKA__TOPICS__RAW=bench.gateway
+wait_http "$GATEWAY_URL/openapi.json" 30
+"$BIN/tributary-bench" load --url "$GATEWAY_URL" --concurrency 32 --batch-size 100 \
+    --duration "$LOAD_S" --warmup "$WARM_S" --json "$OUT/gateway.json" &
+load_pid=$!
+proc_cpu a1 "(a) gateway, closed loop" "$WARM_S" $((LOAD_S - WARM_S - 1)) \
+    "gateway=${PIDS[gateway_a]}" "load generator=$load_pid" "${STACK_PIDS[@]}" &
+cpu_pid=$!
+wait $load_pid
+wait $cpu_pid
+record_rss gateway gateway_a "(a) closed loop, 32 connections, 100-event batches"
+log "(a) gateway with gzip bodies, ${SIDE_S}s"
+bench load --url "$GATEWAY_URL" --concurrency 32 --batch-size 100 --gzip \
+    --duration "$SIDE_S" --warmup 1 --quiet --json "$OUT/gateway_gzip.json"
+log "(a) gateway with all four families mixed, ${SIDE_S}s"
+"$BIN/tributary-bench" load --url "$GATEWAY_URL" --concurrency 32 --batch-size 100 \
+    --mix mobile=60,crm=10,s2s=15,activity=15 \
+    --duration "$SIDE_S" --warmup 1 --quiet --json "$OUT/mixed.json"
+stop_service gateway_a
+log "(a) direct rdkafka producer, same RawBatch bytes, 32 in flight, ${LOAD_S}s"
+"$BIN/tributary-bench" produce --brokers "$KAFKA" --topic bench.direct --concurrency 32 --batch-size 100 \
+    --duration "$LOAD_S" --warmup "$WARM_S" --json "$OUT/direct.json" &
+load_pid=$!
+proc_cpu a2 "(a) direct produce" "$WARM_S" $((LOAD_S - WARM_S - 1)) \
+    "producer=$load_pid" "${STACK_PIDS[@]}" &
+cpu_pid=$!
+wait $load_pid
+wait $cpu_pid
+fi
+
+# (b) The sink alone on a prepared backlog, then clickhouse-client with the same rows.
+if want b; then
+log "(b) sink: $SINK_ROWS rows on a topic first"
+bench fill --brokers "$KAFKA" --topic bench.sink --rows "$SINK_ROWS" --json "$OUT/fill.json"
+ch --query "CREATE DATABASE IF NOT EXISTS bench_sink"
+start_service sink sink_b TRIBUTARY_KAFKA__TOPICS__NORMALIZED=bench.sink \
+    TRIBUTARY_CLICKHOUSE__DATABASE=bench_sink TRIBUTARY_SINK__GROUP=bench-sink-b
+proc_cpu b "(b) sink draining a backlog" 3 3 "sink=${PIDS[sink_b]}" "${STACK_PIDS[@]}" &
+cpu_pid=$!
+bench wait-rows --clickhouse-url "$CH_URL" --table bench_sink.events --rows "$SINK_ROWS" \
+    --timeout 300 --json "$OUT/sink.json"
+wait $cpu_pid
+record_rss "sink (backlog)" sink_b "(b) draining a backlog, 100k-row inserts"
+stop_service sink_b
+COLUMNS_LIST=$(ch --query "DESCRIBE TABLE bench_sink.events" | cut -f1 | grep -vx inserted_at | paste -sd, -)
+ch --query "SELECT $COLUMNS_LIST FROM bench_sink.events FORMAT RowBinary" >"$OUT/rows.bin"
+# The same schema (tables and materialized views) in a database of its own, as the sink made it.
+ch --query "CREATE DATABASE IF NOT EXISTS bench_cc"
+TRIBUTARY_CLICKHOUSE__DATABASE=bench_cc "$BIN/tributary-sink" --config "$OUT/bench.toml" migrate >/dev/null
+log "(b) clickhouse-client: INSERT ... FORMAT RowBinary of the same rows"
+t0=$(date +%s.%N)
+ch --query "INSERT INTO bench_cc.events ($COLUMNS_LIST) FORMAT RowBinary" <"$OUT/rows.bin"
+t1=$(date +%s.%N)
+CC_ROWS=$(ch --query "SELECT count() FROM bench_cc.events")
+printf '{"rows": %s, "seconds": %s, "bytes": %s}\n' "$CC_ROWS" "$(awk "BEGIN {print $t1 - $t0}")" \
+    "$(stat -c %s "$OUT/rows.bin")" >"$OUT/clickhouse_client.json"
+rm -f "$OUT/rows.bin"
+log "(b) clickhouse-client: $CC_ROWS rows in $(awk "BEGIN {printf \"%.2f\", $t1 - $t0}") s"
+fi
+
+# (d) The whole pipeline at a steady 20k events/s.
+if want d; then
+log "(d) whole pipeline at 20k events/s for ${FRESH_S}s, markers polled in ClickHouse"
+start_service gateway gateway_d
+start_service enricher enricher_d
+start_service sink sink_d
+wait_http "$GATEWAY_URL/openapi.json" 30
+wait_http "$SINK_METRICS" 30
+sleep 5 # consumer groups join
+"$BIN/tributary-bench" load --url "$GATEWAY_URL" --rate 20000 --concurrency 64 --batch-size 100 \
+    --duration "$FRESH_S" --warmup 5 --markers-per-sec 5 \
+    --clickhouse-url "$CH_URL" --clickhouse-database tributary \
+    --sink-metrics "$SINK_METRICS" --drain-timeout 90 --json "$OUT/freshness.json" &
+load_pid=$!
+proc_cpu d "(d) pipeline at 20k events/s" 6 $((FRESH_S - 8)) "gateway=${PIDS[gateway_d]}" \
+    "enricher=${PIDS[enricher_d]}" "sink=${PIDS[sink_d]}" "load generator=$load_pid" \
+    "${STACK_PIDS[@]}" &
+cpu_pid=$!
+wait $load_pid
+wait $cpu_pid
+record_rss "gateway (pipeline)" gateway_d "(d) 20k events/s open loop"
+record_rss enricher enricher_d "(d) 20k events/s"
+record_rss sink sink_d "(d) 20k events/s"
+stop_service gateway_d
+stop_service enricher_d
+stop_service sink_d
+fi
+
+# (e) Search over 1M and 10M synthetic rows; the gateway answers it when it can.
+if want e; then
+log "(e) lead search at 1M and 10M rows ($SEARCH_Q searches each)"
+start_service gateway gateway_e TRIBUTARY_CLICKHOUSE__DATABASE=bench_search \
+    TRIBUTARY_KAFKA__TOPICS__RAW=bench.gateway
+wait_http "$GATEWAY_URL/openapi.json" 30
+bench search --clickhouse-url "$CH_URL" --database bench_search --rows "$SEARCH_ROWS" \
+    --queries "$SEARCH_Q" --gateway-url "$GATEWAY_URL" --events-scan --json "$OUT/search.json"
+stop_service gateway_e
+fi
+
+# (f) and the report.
+(IFS=,; printf '{%s}\n' "${RSS_ENTRIES[*]:-}") >"$OUT/rss.json"
+printf '{%s}\n' "$(cat "$OUT"/cpu.a1 "$OUT"/cpu.a2 "$OUT"/cpu.b "$OUT"/cpu.d 2>/dev/null | paste -sd, -)" \
+    >"$OUT/proc_cpu.json"
+# TRIBUTARY_BENCH_COMMIT names the commit when the bench runs on an exported tree.
+commit="${TRIBUTARY_BENCH_COMMIT:-}"
+if [ -z "$commit" ]; then
+    commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    if [ -n "$(git status --porcelain 2>/dev/null)" ]; then commit="$commit + uncommitted changes"; fi
+fi
+json_text() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
+cat >"$OUT/meta.json" <<EOF
+{
+  "date": $(json_text "$(date -u +%Y-%m-%dT%H:%M:%SZ)"),
+  "commit": $(json_text "$commit"),
+  "command": $(json_text "scripts/bench.sh$([ "$QUICK" = 1 ] && echo ' --quick')$([ "$ONLY" != c,a,b,d,e ] && echo " --only $ONLY")${TRIBUTARY_BENCH_SERVICE_ENV:+ (services with $TRIBUTARY_BENCH_SERVICE_ENV)}"),
+  "nproc": $(json_text "$(nproc)"),
+  "memory": $(json_text "$(free -g | awk '/^Mem:/ {print $2 " GiB"}')"),
+  "cpu": $(json_text "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"),
+  "kernel": $(json_text "Linux $(uname -r)"),
+  "clickhouse": $(json_text "ClickHouse $(ch --query 'SELECT version()')"),
+  "tansu": $(json_text "$("$TANSU" --version 2>/dev/null | head -1 || echo tansu)"),
+  "quick": $([ "$QUICK" = 1 ] && echo true || echo false),
+  "loadavg_before": $(json_text "$LOADAVG"),
+  "seconds": $((SECONDS - build_done))
+}
+EOF
+bench report --dir "$OUT" --out "$REPO/bench/RESULTS.md"
+log "done in $((SECONDS - started)) s: bench/RESULTS.md (raw figures in $OUT)"
