@@ -3,6 +3,7 @@
 //! `families/`; this file only knows which family owns which path.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -364,15 +365,50 @@ async fn dispatch(
     }
 }
 
+/// Requests in flight on one connection and when it was last active: a connection with no
+/// request in flight for the idle timeout is closed, so silent or abandoned connections cannot
+/// hold the connection limit.
+#[derive(Default)]
+struct Activity {
+    in_flight: AtomicUsize,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn touch(&self) {
+        self.last_ms.store(now_ms() as u64, Ordering::Relaxed);
+    }
+
+    /// Resolves once the connection has been idle for `idle`.
+    async fn idle_for(&self, idle: Duration) {
+        loop {
+            let since = (now_ms() as u64).saturating_sub(self.last_ms.load(Ordering::Relaxed));
+            let idle_ms = idle.as_millis() as u64;
+            if self.in_flight.load(Ordering::Relaxed) == 0 && since >= idle_ms {
+                return;
+            }
+            let wait = idle_ms.saturating_sub(since).max(idle_ms / 4).max(10);
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+    }
+}
+
 /// Serve the public APIs on `listener` until `shutdown`, then finish in-flight requests.
 pub async fn serve(gateway: Arc<Gateway>, listener: TcpListener, shutdown: Shutdown) {
-    let connections = Arc::new(Semaphore::new(gateway.config.max_connections.max(1)));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let max_connections = gateway.config.max_connections.max(1);
+    let connections = Arc::new(Semaphore::new(max_connections));
+    let idle = Duration::from_millis(gateway.config.header_timeout_ms);
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(gateway.config.header_timeout_ms));
+        .header_read_timeout(idle);
+    // HTTP/2 peers that stop answering pings are dropped.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(idle))
+        .keep_alive_timeout(idle);
     loop {
         let permit = tokio::select! {
             permit = connections.clone().acquire_owned() => permit.expect("semaphore never closes"),
@@ -390,22 +426,50 @@ pub async fn serve(gateway: Arc<Gateway>, listener: TcpListener, shutdown: Shutd
             _ = shutdown.wait() => break,
         };
         let _ = stream.set_nodelay(true);
-        let gateway = gateway.clone();
-        let service = hyper::service::service_fn(move |req| {
+        let activity = Arc::new(Activity::default());
+        activity.touch();
+        let service = {
             let gateway = gateway.clone();
-            async move { Ok::<_, std::convert::Infallible>(handle(gateway, req, peer).await) }
-        });
+            let activity = activity.clone();
+            hyper::service::service_fn(move |req| {
+                let gateway = gateway.clone();
+                let activity = activity.clone();
+                activity.in_flight.fetch_add(1, Ordering::Relaxed);
+                async move {
+                    let response = handle(gateway, req, peer).await;
+                    activity.touch();
+                    activity.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            })
+        };
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
-        let connection = graceful.watch(connection);
+        let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let _ = connection.await;
+            tokio::pin!(connection);
+            let mut closing = false;
+            loop {
+                tokio::select! {
+                    _ = connection.as_mut() => break,
+                    _ = activity.idle_for(idle), if !closing => {
+                        connection.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
+                    _ = shutdown.wait(), if !closing => {
+                        connection.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
+                }
+            }
             drop(permit);
         });
     }
     tracing::info!("gateway stops accepting; finishing in-flight requests");
-    let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
+    // Every connection holds a permit until it is done: having them all back means drained.
+    let drained = connections.acquire_many(max_connections as u32);
+    let _ = tokio::time::timeout(Duration::from_secs(30), drained).await;
     gateway.publisher.flush(Duration::from_secs(10));
 }
 

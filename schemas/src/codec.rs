@@ -12,6 +12,16 @@ use crate::types::{DlqRecord, NormalizedBatch, RawBatch};
 const MAGIC: [u8; 2] = [0xC3, 0x01];
 const HEADER_LEN: usize = 10;
 
+/// Largest length prefix (bytes, string, array or map count) a message may declare. The
+/// decoder reserves memory from that prefix before reading, so a 7-byte message claiming a
+/// 500M-item array aborted the process (found by fuzz/avro_envelopes). Request bodies are at
+/// most 5 MiB, so no genuine message comes near this.
+const MAX_DECODE_LEN: usize = 16 * 1024 * 1024;
+
+fn limit_allocations() {
+    apache_avro::max_allocation_bytes(MAX_DECODE_LEN);
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
     #[error("not an Avro single-object message (missing C3 01 marker)")]
@@ -115,6 +125,7 @@ pub fn decode_with_writer<T: Contract>(writer: &Schema, datum: &[u8]) -> Result<
 }
 
 fn decode_datum<T: Contract>(writer: &Schema, mut datum: &[u8]) -> Result<T, CodecError> {
+    limit_allocations();
     let reader = T::schema();
     let value = if std::ptr::eq(writer, reader) {
         apache_avro::from_avro_datum(writer, &mut datum, None)?
@@ -145,6 +156,21 @@ mod tests {
             body: br#"{"events":[]}"#.to_vec(),
             attributes: HashMap::from([("idApp".to_string(), "666".to_string())]),
         }
+    }
+
+    #[test]
+    fn a_huge_declared_array_is_an_error_not_an_abort() {
+        // fuzz/avro_envelopes crash input: a NormalizedBatch whose array claims ~10^9 items.
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&NormalizedBatch::fingerprint());
+        bytes.extend_from_slice(&[0xfb, 0xff, 0xff, 0xff, 0x03, 0x2c, 0x81]);
+        assert!(decode::<NormalizedBatch>(&bytes).is_err());
+        // The same bomb behind ten zero bytes of a RawBatch (empty strings, received_at 0).
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&RawBatch::fingerprint());
+        bytes.extend_from_slice(&[0; 10]);
+        bytes.extend_from_slice(&[0xfb, 0xff, 0xff, 0xff, 0x03, 0x2c, 0x81]);
+        assert!(decode::<RawBatch>(&bytes).is_err());
     }
 
     #[test]

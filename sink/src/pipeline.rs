@@ -75,6 +75,13 @@ impl Store {
 
     async fn insert(&self, rows: &[EventRow]) -> Result<(), InsertError> {
         let classify = |e: clickhouse::error::Error| match &e {
+            // Code 252 also means "rows of too many months in one insert": smaller batches
+            // succeed, so bisect instead of retrying the same batch forever.
+            clickhouse::error::Error::BadResponse(text)
+                if text.contains("Too many partitions for single INSERT block") =>
+            {
+                InsertError::Rejected(e)
+            }
             clickhouse::error::Error::BadResponse(text)
                 if !TRANSIENT_CODES.iter().any(|c| text.contains(c)) =>
             {

@@ -674,7 +674,12 @@ pub fn accept(
         return Err(error_response(StatusCode::FORBIDDEN, "Forbidden"));
     };
     let events = parse(method, batch, body).map_err(|error| {
-        tracing::debug!(id_app, %method, batch, %error, "s2s request refused");
+        // The reason may quote the client's value (PII): log where, never what.
+        let (item, field) = match &error {
+            S2sError::BadRequest(invalid) => (invalid.index, invalid.field),
+            _ => (None, None),
+        };
+        tracing::debug!(id_app, %method, batch, error = error.error_text(), ?item, ?field, "s2s request refused");
         error_response(StatusCode::BAD_REQUEST, error.error_text())
     })?;
     Ok(Accepted {

@@ -1,0 +1,21 @@
+//! What the enricher and sink read off Kafka: any bytes as an Avro single-object message,
+//! and any datum behind a valid header of each schema (so the Avro decoder itself is
+//! reached, lengths and all).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tributary_schemas::{decode, Contract, DlqRecord, NormalizedBatch, RawBatch};
+
+fn framed<T: Contract>(datum: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![0xC3, 0x01];
+    bytes.extend_from_slice(&T::fingerprint());
+    bytes.extend_from_slice(datum);
+    bytes
+}
+
+fuzz_target!(|data: &[u8]| {
+    let _ = decode::<RawBatch>(data);
+    let _ = decode::<RawBatch>(&framed::<RawBatch>(data));
+    let _ = decode::<NormalizedBatch>(&framed::<NormalizedBatch>(data));
+    let _ = decode::<DlqRecord>(&framed::<DlqRecord>(data));
+});
