@@ -118,7 +118,9 @@ pub fn process(
     }
     metrics::normalized(&batch.source, events.len());
     let normalized = NormalizedBatch { events };
-    match tributary_schemas::encode(&normalized) {
+    // Compressed whole: ~1 KB of uncompressed JSON per event otherwise paces the broker
+    // (bench/PROFILE.md, finding 5).
+    match tributary_schemas::encode_compressed(&normalized) {
         Ok(payload) => outputs.push(Output {
             topic: topics.normalized.clone(),
             key: batch.batch_id.clone(),

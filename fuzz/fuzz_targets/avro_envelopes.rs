@@ -1,10 +1,12 @@
 //! What the enricher and sink read off Kafka: any bytes as an Avro single-object message,
 //! and any datum behind a valid header of each schema (so the Avro decoder itself is
-//! reached, lengths and all).
+//! reached, lengths and all), the compressed wrapper included.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tributary_schemas::{decode, Contract, DlqRecord, NormalizedBatch, RawBatch};
+use tributary_schemas::{
+    decode, encode_compressed, Contract, DlqRecord, NormalizedBatch, RawBatch,
+};
 
 fn framed<T: Contract>(datum: &[u8]) -> Vec<u8> {
     let mut bytes = vec![0xC3, 0x01];
@@ -18,4 +20,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = decode::<RawBatch>(&framed::<RawBatch>(data));
     let _ = decode::<NormalizedBatch>(&framed::<NormalizedBatch>(data));
     let _ = decode::<DlqRecord>(&framed::<DlqRecord>(data));
+    // Behind the header of the zstd `Compressed` wrapper the enricher publishes.
+    let mut compressed = encode_compressed(&NormalizedBatch::default()).unwrap();
+    compressed.truncate(10);
+    compressed.extend_from_slice(data);
+    let _ = decode::<NormalizedBatch>(&compressed);
 });

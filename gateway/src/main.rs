@@ -10,6 +10,8 @@ struct Args {
     config: ConfigArgs,
 }
 
+tributary_service::use_jemalloc!();
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();

@@ -7,7 +7,7 @@ use apache_avro::Schema;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::types::{DlqRecord, NormalizedBatch, RawBatch};
+use crate::types::{zstd_compress, zstd_decompress, DlqRecord, NormalizedBatch, RawBatch};
 
 const MAGIC: [u8; 2] = [0xC3, 0x01];
 const HEADER_LEN: usize = 10;
@@ -30,6 +30,8 @@ pub enum CodecError {
     UnknownWriter(String),
     #[error("avro: {0}")]
     Avro(#[from] Box<apache_avro::Error>),
+    #[error("compressed message: {0}")]
+    Compressed(String),
 }
 
 impl From<apache_avro::Error> for CodecError {
@@ -58,6 +60,8 @@ static NORMALIZED_BATCH: LazyLock<Known> =
     LazyLock::new(|| known(include_str!("../avro/normalized_batch.avsc")));
 static DLQ_RECORD: LazyLock<Known> =
     LazyLock::new(|| known(include_str!("../avro/dlq_record.avsc")));
+static COMPRESSED: LazyLock<Known> =
+    LazyLock::new(|| known(include_str!("../avro/compressed.avsc")));
 
 /// Earlier versions of the schemas that may still sit in a topic; add a file here whenever a
 /// schema changes so that old messages keep decoding.
@@ -107,16 +111,71 @@ pub fn encode<T: Contract>(value: &T) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
-/// Decode a single-object message written with any known version of `T`'s schema.
+/// Encode `value` like `encode`, then wrap the whole message, zstd-compressed, in a
+/// `Compressed` record (`avro/compressed.avsc`). `decode` reads both forms.
+pub fn encode_compressed<T: Contract>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let inner = encode(value)?;
+    let message = zstd_compress(&inner).map_err(|e| CodecError::Compressed(e.to_string()))?;
+    let mut out = Vec::with_capacity(HEADER_LEN + 16 + message.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&COMPRESSED.fingerprint);
+    let wrapper = apache_avro::types::Value::Record(vec![
+        (
+            "encoding".into(),
+            apache_avro::types::Value::String("zstd".into()),
+        ),
+        ("message".into(), apache_avro::types::Value::Bytes(message)),
+    ]);
+    out.extend_from_slice(&apache_avro::to_avro_datum(&COMPRESSED.schema, wrapper)?);
+    Ok(out)
+}
+
+/// Decode a single-object message written with any known version of `T`'s schema, plain or
+/// wrapped by `encode_compressed`.
 pub fn decode<T: Contract>(bytes: &[u8]) -> Result<T, CodecError> {
+    let (fingerprint, datum) = split_header(bytes)?;
+    if fingerprint == COMPRESSED.fingerprint {
+        let inner = unwrap_compressed(datum)?;
+        let (fingerprint, datum) = split_header(&inner)?;
+        if fingerprint == COMPRESSED.fingerprint {
+            return Err(CodecError::Compressed("nested compression".into()));
+        }
+        return decode_datum(writer(fingerprint)?, datum);
+    }
+    decode_datum(writer(fingerprint)?, datum)
+}
+
+fn split_header(bytes: &[u8]) -> Result<(&[u8], &[u8]), CodecError> {
     if bytes.len() < HEADER_LEN || bytes[..2] != MAGIC {
         return Err(CodecError::NotSingleObject);
     }
-    let fingerprint = &bytes[2..HEADER_LEN];
-    let writer = writer_for(fingerprint).ok_or_else(|| {
+    Ok((&bytes[2..HEADER_LEN], &bytes[HEADER_LEN..]))
+}
+
+fn writer(fingerprint: &[u8]) -> Result<&'static Schema, CodecError> {
+    writer_for(fingerprint).ok_or_else(|| {
         CodecError::UnknownWriter(fingerprint.iter().map(|b| format!("{b:02x}")).collect())
-    })?;
-    decode_datum(writer, &bytes[HEADER_LEN..])
+    })
+}
+
+/// The inner message of a `Compressed` datum, decompressed (bounded).
+fn unwrap_compressed(mut datum: &[u8]) -> Result<Vec<u8>, CodecError> {
+    use apache_avro::types::Value;
+    limit_allocations();
+    let fields = match apache_avro::from_avro_datum(&COMPRESSED.schema, &mut datum, None)? {
+        Value::Record(fields) => fields,
+        _ => return Err(CodecError::Compressed("not a record".into())),
+    };
+    let mut fields = fields.into_iter().map(|(_, value)| value);
+    match (fields.next(), fields.next()) {
+        (Some(Value::String(encoding)), Some(Value::Bytes(message))) if encoding == "zstd" => {
+            zstd_decompress(&message).map_err(|e| CodecError::Compressed(e.to_string()))
+        }
+        (Some(Value::String(encoding)), _) => Err(CodecError::Compressed(format!(
+            "unknown encoding {encoding:?}"
+        ))),
+        _ => Err(CodecError::Compressed("malformed wrapper".into())),
+    }
 }
 
 /// Decode a bare datum written with `writer`, resolved to `T`'s current schema.
@@ -200,6 +259,69 @@ mod tests {
         };
         let bytes = encode(&batch).unwrap();
         assert_eq!(decode::<NormalizedBatch>(&bytes).unwrap(), batch);
+    }
+
+    #[test]
+    fn compressed_messages_decode_like_plain_ones_and_are_smaller() {
+        let event = NormalizedEvent {
+            event_uid: "u".into(),
+            raw: r#"{"event_name":"app_open","payload":{"screen":"home"}}"#.into(),
+            ..Default::default()
+        };
+        let batch = NormalizedBatch {
+            events: vec![event; 100],
+        };
+        let plain = encode(&batch).unwrap();
+        let compressed = encode_compressed(&batch).unwrap();
+        assert_eq!(&compressed[2..HEADER_LEN], &COMPRESSED.fingerprint);
+        assert!(
+            compressed.len() * 10 < plain.len(),
+            "{} vs {}",
+            compressed.len(),
+            plain.len()
+        );
+        assert_eq!(decode::<NormalizedBatch>(&compressed).unwrap(), batch);
+        assert_eq!(decode::<NormalizedBatch>(&plain).unwrap(), batch);
+        // The wrapper does not change what the inner message is: a RawBatch reader refuses it.
+        assert!(decode::<RawBatch>(&compressed).is_err());
+    }
+
+    #[test]
+    fn a_zstd_bomb_or_a_forged_wrapper_is_an_error_not_an_abort() {
+        let wrap = |encoding: &str, message: Vec<u8>| {
+            let mut out = MAGIC.to_vec();
+            out.extend_from_slice(&COMPRESSED.fingerprint);
+            let value = apache_avro::types::Value::Record(vec![
+                (
+                    "encoding".into(),
+                    apache_avro::types::Value::String(encoding.into()),
+                ),
+                ("message".into(), apache_avro::types::Value::Bytes(message)),
+            ]);
+            out.extend(apache_avro::to_avro_datum(&COMPRESSED.schema, value).unwrap());
+            out
+        };
+        // 260 MiB of zeros behind a valid header, compressed to a few KB.
+        let mut bomb = MAGIC.to_vec();
+        bomb.extend_from_slice(&NormalizedBatch::fingerprint());
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+        std::io::Write::write_all(&mut encoder, &bomb).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..260 {
+            std::io::Write::write_all(&mut encoder, &zeros).unwrap();
+        }
+        let message = encoder.finish().unwrap();
+        let err = decode::<NormalizedBatch>(&wrap("zstd", message)).unwrap_err();
+        assert!(err.to_string().contains("more than"), "{err}");
+
+        let err = decode::<NormalizedBatch>(&wrap("brotli", vec![1, 2])).unwrap_err();
+        assert!(err.to_string().contains("brotli"), "{err}");
+        assert!(decode::<NormalizedBatch>(&wrap("zstd", b"not zstd".to_vec())).is_err());
+        let nested = wrap(
+            "zstd",
+            zstd::bulk::compress(&wrap("zstd", vec![]), 3).unwrap(),
+        );
+        assert!(decode::<NormalizedBatch>(&nested).is_err());
     }
 
     #[test]

@@ -3,14 +3,15 @@
 //!
 //! Every Kafka value is Avro single-object encoded (`C3 01`, the writer schema's CRC-64-AVRO
 //! fingerprint, the datum), so a reader always knows which schema wrote a message and resolves
-//! it to the schema it was built with.
+//! it to the schema it was built with. A message may also be wrapped whole in a zstd
+//! `Compressed` record (`encode_compressed`); `decode` reads both forms.
 
 mod codec;
 mod migrations;
 mod source;
 mod types;
 
-pub use codec::{decode, decode_with_writer, encode, CodecError, Contract};
+pub use codec::{decode, decode_with_writer, encode, encode_compressed, CodecError, Contract};
 pub use migrations::{Migration, MIGRATIONS};
 
 /// Queries the services run, kept beside the DDL so tests can run them on current ClickHouse.

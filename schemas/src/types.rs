@@ -71,17 +71,54 @@ pub fn compress_body(body: &[u8]) -> (BodyEncoding, Vec<u8>) {
     if body.len() < COMPRESS_FROM_BYTES {
         return (BodyEncoding::Identity, body.to_vec());
     }
-    match zstd::bulk::compress(body, 3) {
+    match zstd_compress(body) {
         Ok(compressed) if compressed.len() < body.len() => (BodyEncoding::Zstd, compressed),
         _ => (BodyEncoding::Identity, body.to_vec()),
     }
+}
+
+/// zstd level 3 with one reused context per thread: creating a context for every call cost
+/// more than the compression itself for small requests (bench/PROFILE.md, finding 4).
+pub(crate) fn zstd_compress(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    thread_local! {
+        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    COMPRESSOR.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if cell.is_none() {
+            *cell = Some(zstd::bulk::Compressor::new(3)?);
+        }
+        cell.as_mut().expect("set above").compress(data)
+    })
+}
+
+/// Largest decompressed size of anything a stage unpacks. Request bodies are at most 5 MiB and
+/// a normalized batch of one is a few times that; a zstd bomb in a forged envelope stops here
+/// with an error instead of taking the process's memory.
+pub const MAX_DECOMPRESSED_LEN: u64 = 256 * 1024 * 1024;
+
+/// Decompress a zstd frame, refusing output beyond `MAX_DECOMPRESSED_LEN`.
+pub(crate) fn zstd_decompress(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(data.len().saturating_mul(4));
+    zstd::stream::read::Decoder::with_buffer(data)?
+        .take(MAX_DECOMPRESSED_LEN + 1)
+        .read_to_end(&mut out)?;
+    if out.len() as u64 > MAX_DECOMPRESSED_LEN {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("decompresses to more than {MAX_DECOMPRESSED_LEN} bytes"),
+        ));
+    }
+    Ok(out)
 }
 
 /// Undo `compress_body`.
 pub fn decompress_body(encoding: BodyEncoding, body: &[u8]) -> Result<Vec<u8>, std::io::Error> {
     match encoding {
         BodyEncoding::Identity => Ok(body.to_vec()),
-        BodyEncoding::Zstd => zstd::stream::decode_all(body),
+        BodyEncoding::Zstd => zstd_decompress(body),
     }
 }
 

@@ -10,3 +10,17 @@ pub mod telemetry;
 
 pub use config::{ClickHouseConfig, KafkaConfig, Topics};
 pub use shutdown::Shutdown;
+
+#[doc(hidden)]
+pub use tikv_jemallocator;
+
+/// Make jemalloc the process's allocator. Each service binary invokes this once in `main.rs`:
+/// with glibc's malloc a third of the gateway's CPU went to `malloc`/`free` under load
+/// (bench/PROFILE.md, finding 2). Libraries, tests and the benchmark keep their own allocator.
+#[macro_export]
+macro_rules! use_jemalloc {
+    () => {
+        #[global_allocator]
+        static GLOBAL: $crate::tikv_jemallocator::Jemalloc = $crate::tikv_jemallocator::Jemalloc;
+    };
+}

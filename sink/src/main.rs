@@ -20,6 +20,8 @@ enum Command {
     Migrate,
 }
 
+tributary_service::use_jemalloc!();
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();

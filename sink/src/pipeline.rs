@@ -1,6 +1,11 @@
 //! Consume -> buffer -> insert -> commit. Offsets are committed only after ClickHouse accepted
-//! every row read up to them. While ClickHouse is down the consumer is paused (still polled,
-//! so it stays in its group) and the insert is retried with capped exponential backoff.
+//! every row read up to them.
+//!
+//! Consuming and inserting overlap: a full buffer is handed to the inserter task, and the
+//! consumer fills the next one meanwhile. At most one buffer is in flight; when the next one is
+//! full before the insert ends (ClickHouse slow or down, the insert retried with capped
+//! exponential backoff), the consumer is paused (still polled, so it stays in its group).
+//! Offsets are committed in the order the buffers were read, each after its own insert.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -9,6 +14,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::mpsc;
 use tributary_schemas::{DlqRecord, NormalizedBatch};
 use tributary_service::admin::{self, Readiness};
 use tributary_service::{kafka, Shutdown};
@@ -108,15 +114,194 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Where dead letters go: `events.dlq`, with the stage, reason and original bytes.
+#[derive(Clone)]
+struct DeadLetters {
+    producer: FutureProducer,
+    dlq_topic: String,
+    source_topic: String,
+}
+
+impl DeadLetters {
+    #[allow(clippy::too_many_arguments)]
+    async fn send(
+        &self,
+        reason: &str,
+        detail: String,
+        partition: i32,
+        offset: i64,
+        tenant: Option<String>,
+        event_uid: Option<String>,
+        original: Vec<u8>,
+    ) {
+        metrics::dead_lettered(reason);
+        tracing::warn!(reason, %detail, partition, offset, "dead-lettering");
+        let record = DlqRecord {
+            stage: "sink".into(),
+            reason: reason.into(),
+            detail,
+            source_topic: self.source_topic.clone(),
+            source_partition: partition,
+            source_offset: offset,
+            tenant,
+            event_uid,
+            failed_at: now_ms(),
+            original,
+        };
+        let payload = tributary_schemas::encode(&record).expect("DLQ records always encode");
+        let key = format!("{}/{partition}/{offset}", self.source_topic);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let record = FutureRecord::to(&self.dlq_topic)
+                .key(&key)
+                .payload(&payload);
+            match self.producer.send(record, Duration::from_secs(5)).await {
+                Ok(_) => return,
+                Err((error, _)) => {
+                    tracing::warn!(%error, "DLQ produce failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+/// What the inserter says of each buffer handed to it.
+struct Inserted {
+    next_offsets: HashMap<i32, i64>,
+    /// False when shutdown interrupted the insert: nothing of it may be committed, nor
+    /// anything read after it.
+    stored: bool,
+}
+
+/// The task that inserts buffers, one at a time, in the order they were read.
+struct Inserter {
+    store: Store,
+    dead_letters: DeadLetters,
+    readiness: Readiness,
+    shutdown: Shutdown,
+    max_backoff: Duration,
+}
+
+impl Inserter {
+    async fn run(self, mut batches: mpsc::Receiver<Buffer>, reports: mpsc::Sender<Inserted>) {
+        while let Some(batch) = batches.recv().await {
+            let stored = self
+                .store_batch(batch.rows, batch.bytes, batch.received_at_ms)
+                .await;
+            let report = Inserted {
+                next_offsets: batch.next_offsets,
+                stored,
+            };
+            if reports.send(report).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Insert one buffer's rows (retrying until ClickHouse takes them or shutdown). Returns
+    /// false when shutdown interrupted it.
+    async fn store_batch(&self, rows: Vec<EventRow>, bytes: usize, received_at: Vec<i64>) -> bool {
+        if rows.is_empty() {
+            return true;
+        }
+        let started = Instant::now();
+        let count = rows.len();
+        if !self.insert_all(rows).await {
+            return false;
+        }
+        metrics::inserted(count, bytes, started.elapsed().as_secs_f64());
+        let stored_at = now_ms();
+        for received_at in received_at {
+            metrics::freshness((stored_at - received_at).max(0) as f64 / 1000.0);
+        }
+        true
+    }
+
+    /// Insert `rows`; rows ClickHouse rejects are isolated by bisection and dead-lettered.
+    async fn insert_all(&self, rows: Vec<EventRow>) -> bool {
+        let mut queue = vec![rows];
+        while let Some(rows) = queue.pop() {
+            if rows.is_empty() {
+                continue;
+            }
+            match self.insert_with_retry(&rows).await {
+                Some(Ok(())) => {}
+                Some(Err(error)) if rows.len() == 1 => {
+                    let row = &rows[0];
+                    let original = serde_json::to_vec(&serde_json::json!({
+                        "event_uid": row.event_uid, "tenant": row.tenant, "source": row.source,
+                        "raw": row.raw,
+                    }))
+                    .unwrap_or_default();
+                    self.dead_letters
+                        .send(
+                            "clickhouse_rejected",
+                            error.to_string(),
+                            -1,
+                            -1,
+                            Some(row.tenant.clone()),
+                            Some(row.event_uid.clone()),
+                            original,
+                        )
+                        .await;
+                }
+                Some(Err(_)) => {
+                    let mut rows = rows;
+                    let tail = rows.split_off(rows.len() / 2);
+                    queue.push(tail);
+                    queue.push(rows);
+                }
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// One insert, retried while the failure is transient. `None` when shutdown interrupted.
+    async fn insert_with_retry(&self, rows: &[EventRow]) -> Option<Result<(), InsertError>> {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.store.insert(rows).await {
+                Ok(()) => {
+                    self.readiness.set(true);
+                    return Some(Ok(()));
+                }
+                Err(InsertError::Rejected(e)) => return Some(Err(InsertError::Rejected(e))),
+                Err(InsertError::Transient(error)) => {
+                    metrics::retried();
+                    self.readiness.set(false);
+                    tracing::warn!(%error, retry_in = ?backoff, rows = rows.len(), "insert failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = self.shutdown.wait() => {}
+                    }
+                    if self.shutdown.is_triggered() {
+                        return None;
+                    }
+                    backoff = (backoff * 2).min(self.max_backoff);
+                }
+            }
+        }
+    }
+}
+
+/// The consuming side: decodes messages into the buffer, hands full buffers to the inserter,
+/// and commits what it reports stored.
 struct Sink {
     config: Config,
     consumer: StreamConsumer,
-    producer: FutureProducer,
-    store: Store,
-    shutdown: Shutdown,
+    dead_letters: DeadLetters,
     buffer: Buffer,
-    /// Not ready while ClickHouse refuses inserts.
-    readiness: Readiness,
+    batches: mpsc::Sender<Buffer>,
+    reports: mpsc::Receiver<Inserted>,
+    /// A buffer is with the inserter and not yet reported.
+    in_flight: bool,
+    /// Consumption paused because the next buffer filled before the insert ended.
+    paused: bool,
+    /// An insert was interrupted: commit nothing more, so its rows are read again.
+    interrupted: bool,
 }
 
 impl Sink {
@@ -135,78 +320,37 @@ impl Sink {
                             self.buffer.rows.push(row);
                         }
                         Err(e) => {
-                            let detail = e.to_string();
-                            self.dead_letter(
-                                "unstorable_event",
-                                detail,
-                                partition,
-                                offset,
-                                Some(tenant),
-                                Some(uid),
-                                bytes.to_vec(),
-                            )
-                            .await
+                            self.dead_letters
+                                .send(
+                                    "unstorable_event",
+                                    e.to_string(),
+                                    partition,
+                                    offset,
+                                    Some(tenant),
+                                    Some(uid),
+                                    bytes.to_vec(),
+                                )
+                                .await
                         }
                     }
                 }
             }
             Err(e) => {
-                self.dead_letter(
-                    "undecodable_message",
-                    e.to_string(),
-                    partition,
-                    offset,
-                    None,
-                    None,
-                    bytes.to_vec(),
-                )
-                .await
+                self.dead_letters
+                    .send(
+                        "undecodable_message",
+                        e.to_string(),
+                        partition,
+                        offset,
+                        None,
+                        None,
+                        bytes.to_vec(),
+                    )
+                    .await
             }
         }
         self.buffer.next_offsets.insert(partition, offset + 1);
         self.buffer.oldest.get_or_insert_with(Instant::now);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn dead_letter(
-        &self,
-        reason: &str,
-        detail: String,
-        partition: i32,
-        offset: i64,
-        tenant: Option<String>,
-        event_uid: Option<String>,
-        original: Vec<u8>,
-    ) {
-        metrics::dead_lettered(reason);
-        tracing::warn!(reason, %detail, partition, offset, "dead-lettering");
-        let topics = &self.config.kafka.topics;
-        let record = DlqRecord {
-            stage: "sink".into(),
-            reason: reason.into(),
-            detail,
-            source_topic: topics.normalized.clone(),
-            source_partition: partition,
-            source_offset: offset,
-            tenant,
-            event_uid,
-            failed_at: now_ms(),
-            original,
-        };
-        let payload = tributary_schemas::encode(&record).expect("DLQ records always encode");
-        let key = format!("{}/{partition}/{offset}", topics.normalized);
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let record = FutureRecord::to(&topics.dlq).key(&key).payload(&payload);
-            match self.producer.send(record, Duration::from_secs(5)).await {
-                Ok(_) => return,
-                Err((error, _)) => {
-                    tracing::warn!(%error, "DLQ produce failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
     }
 
     fn full(&self) -> bool {
@@ -214,126 +358,68 @@ impl Sink {
         self.buffer.rows.len() >= batch.max_rows || self.buffer.bytes >= batch.max_bytes
     }
 
+    /// When the buffer must be handed off, if it has anything and the inserter is free.
     fn deadline(&self) -> Option<Instant> {
+        if self.in_flight {
+            return None;
+        }
         self.buffer
             .oldest
             .map(|t| t + Duration::from_millis(self.config.sink.batch.max_wait_ms))
     }
 
-    /// Insert the buffer (retrying until ClickHouse takes it or shutdown), then commit the
-    /// offsets it covers. Messages consumed while an insert is retried start the next buffer:
-    /// their offsets are never committed with this one. Returns false when shutdown
-    /// interrupted it: nothing is committed then, and the rows are read again after restart.
-    async fn flush(&mut self) -> bool {
-        if self.buffer.is_empty() {
-            return true;
+    /// Give the buffer to the inserter (which is free) and start a new one.
+    async fn hand_off(&mut self) -> anyhow::Result<()> {
+        if self.buffer.is_empty() || self.in_flight || self.interrupted {
+            return Ok(());
         }
         let batch = std::mem::take(&mut self.buffer);
-        let started = Instant::now();
-        let rows = batch.rows.len();
-        if !self.insert_all(batch.rows).await {
-            return false;
+        if self.batches.send(batch).await.is_err() {
+            self.interrupted = true;
+            anyhow::bail!("the inserter task ended");
         }
-        metrics::inserted(rows, batch.bytes, started.elapsed().as_secs_f64());
-        let committed_at = now_ms();
-        for received_at in batch.received_at_ms {
-            metrics::freshness((committed_at - received_at).max(0) as f64 / 1000.0);
-        }
-        self.commit(&batch.next_offsets);
-        true
+        self.in_flight = true;
+        Ok(())
     }
 
-    /// Insert `rows`; rows ClickHouse rejects are isolated by bisection and dead-lettered.
-    async fn insert_all(&mut self, rows: Vec<EventRow>) -> bool {
-        let mut queue = vec![rows];
-        while let Some(rows) = queue.pop() {
-            if rows.is_empty() {
-                continue;
-            }
-            match self.insert_with_retry(&rows).await {
-                Some(Ok(())) => {}
-                Some(Err(error)) if rows.len() == 1 => {
-                    let row = &rows[0];
-                    let original = serde_json::to_vec(&serde_json::json!({
-                        "event_uid": row.event_uid, "tenant": row.tenant, "source": row.source,
-                        "raw": row.raw,
-                    }))
-                    .unwrap_or_default();
-                    self.dead_letter(
-                        "clickhouse_rejected",
-                        error.to_string(),
-                        -1,
-                        -1,
-                        Some(row.tenant.clone()),
-                        Some(row.event_uid.clone()),
-                        original,
-                    )
-                    .await;
-                }
-                Some(Err(_)) => {
-                    let mut rows = rows;
-                    let tail = rows.split_off(rows.len() / 2);
-                    queue.push(tail);
-                    queue.push(rows);
-                }
-                None => return false,
-            }
+    /// The buffer is full and the previous one is still being inserted: stop reading.
+    fn pause(&mut self) {
+        if let Ok(assignment) = self.consumer.assignment() {
+            let _ = self.consumer.pause(&assignment);
         }
-        true
+        self.paused = true;
     }
 
-    /// One insert, retried while the failure is transient. `None` when shutdown interrupted.
-    async fn insert_with_retry(&mut self, rows: &[EventRow]) -> Option<Result<(), InsertError>> {
-        let mut backoff = Duration::from_millis(200);
-        let max = Duration::from_millis(self.config.sink.max_backoff_ms);
-        let mut paused = false;
-        let result = loop {
-            match self.store.insert(rows).await {
-                Ok(()) => {
-                    self.readiness.set(true);
-                    break Some(Ok(()));
-                }
-                Err(InsertError::Rejected(e)) => break Some(Err(InsertError::Rejected(e))),
-                Err(InsertError::Transient(error)) => {
-                    metrics::retried();
-                    self.readiness.set(false);
-                    tracing::warn!(%error, retry_in = ?backoff, rows = rows.len(), "insert failed; retrying");
-                    if !paused {
-                        if let Ok(assignment) = self.consumer.assignment() {
-                            let _ = self.consumer.pause(&assignment);
-                        }
-                        paused = true;
-                    }
-                    // Keep polling while paused so the group does not evict this member.
-                    let sleep = tokio::time::sleep(backoff);
-                    tokio::pin!(sleep);
-                    loop {
-                        tokio::select! {
-                            _ = &mut sleep => break,
-                            _ = self.shutdown.wait() => break,
-                            received = self.consumer.recv() => {
-                                if let Ok(m) = received {
-                                    let (p, o) = (m.partition(), m.offset());
-                                    let payload = m.payload().map(<[u8]>::to_vec);
-                                    drop(m);
-                                    self.take(p, o, payload.as_deref()).await;
-                                }
-                            }
-                        }
-                    }
-                    if self.shutdown.is_triggered() {
-                        break None;
-                    }
-                    backoff = (backoff * 2).min(max);
-                }
-            }
-        };
-        if paused {
+    /// The inserter finished a buffer: commit its offsets, resume reading, hand off the next.
+    async fn finished(&mut self, report: Inserted) -> anyhow::Result<()> {
+        self.in_flight = false;
+        if !report.stored {
+            self.interrupted = true;
+        }
+        if !self.interrupted {
+            self.commit(&report.next_offsets);
+        }
+        if self.paused {
             if let Ok(assignment) = self.consumer.assignment() {
                 let _ = self.consumer.resume(&assignment);
             }
+            self.paused = false;
         }
-        result
+        if self.full() {
+            self.hand_off().await?;
+        }
+        Ok(())
+    }
+
+    /// Wait for the buffer in flight, if any.
+    async fn await_in_flight(&mut self) -> anyhow::Result<()> {
+        if self.in_flight {
+            match self.reports.recv().await {
+                Some(report) => self.finished(report).await?,
+                None => anyhow::bail!("the inserter task ended"),
+            }
+        }
+        Ok(())
     }
 
     fn commit(&self, next_offsets: &HashMap<i32, i64>) {
@@ -375,26 +461,45 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
         tributary_service::lag::DEFAULT_INTERVAL,
         shutdown.clone(),
     )?;
-    let producer = kafka::producer(&config.kafka)?;
-    let store = Store::new(crate::clickhouse_client(&config.clickhouse), "events");
+    let dead_letters = DeadLetters {
+        producer: kafka::producer(&config.kafka)?,
+        dlq_topic: config.kafka.topics.dlq.clone(),
+        source_topic: config.kafka.topics.normalized.clone(),
+    };
+    let (batches, batches_rx) = mpsc::channel(1);
+    let (reports_tx, reports) = mpsc::channel(1);
+    let inserter = Inserter {
+        store: Store::new(crate::clickhouse_client(&config.clickhouse), "events"),
+        dead_letters: dead_letters.clone(),
+        readiness: readiness.clone(),
+        shutdown: shutdown.clone(),
+        max_backoff: Duration::from_millis(config.sink.max_backoff_ms),
+    };
+    let inserter = tokio::spawn(inserter.run(batches_rx, reports_tx));
     tracing::info!(%admin, group = %config.sink.group, "sink running");
     readiness.set(true);
     let mut sink = Sink {
         config,
         consumer,
-        producer,
-        store,
-        shutdown: shutdown.clone(),
+        dead_letters,
         buffer: Buffer::default(),
-        readiness,
+        batches,
+        reports,
+        in_flight: false,
+        paused: false,
+        interrupted: false,
     };
     loop {
         let deadline = sink.deadline();
         tokio::select! {
             biased;
             _ = shutdown.wait() => break,
+            report = sink.reports.recv(), if sink.in_flight => match report {
+                Some(report) => sink.finished(report).await?,
+                None => anyhow::bail!("the inserter task ended"),
+            },
             _ = async { tokio::time::sleep_until(deadline.unwrap().into()).await }, if deadline.is_some() => {
-                sink.flush().await;
+                sink.hand_off().await?;
             }
             received = sink.consumer.recv() => {
                 let message = match received {
@@ -410,16 +515,36 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
                 drop(message);
                 sink.take(partition, offset, payload.as_deref()).await;
                 if sink.full() {
-                    sink.flush().await;
+                    if sink.in_flight {
+                        sink.pause();
+                    } else {
+                        sink.hand_off().await?;
+                    }
                 }
             }
         }
     }
     tracing::info!(
         rows = sink.buffer.rows.len(),
-        "sink stopping; flushing the current batch"
+        in_flight = sink.in_flight,
+        "sink stopping; finishing the insert in flight and the current batch"
     );
-    let _ = tokio::time::timeout(Duration::from_secs(15), sink.flush()).await;
+    // Once shutdown is triggered the inserter makes one more attempt per buffer and gives up
+    // on retries; a buffer it gives up on stops every later commit.
+    let drain = async {
+        sink.await_in_flight().await?;
+        sink.hand_off().await?;
+        sink.await_in_flight().await
+    };
+    let drained = tokio::time::timeout(Duration::from_secs(15), drain).await;
     sink.consumer.unsubscribe();
-    Ok(())
+    // An insert still running after the timeout is abandoned uncommitted: read again later.
+    inserter.abort();
+    match drained {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!("shutdown drain timed out; uncommitted rows will be read again");
+            Ok(())
+        }
+    }
 }

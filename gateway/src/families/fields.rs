@@ -72,9 +72,14 @@ pub fn decimal_text(value: Option<&Value>) -> Result<Option<String>, FieldProble
 pub fn object(
     value: Option<&Value>,
 ) -> Result<Option<serde_json::Map<String, Value>>, FieldProblem> {
+    object_type(value)?;
+    Ok(value.and_then(Value::as_object).cloned())
+}
+
+/// `object`'s check alone, without copying the object.
+pub fn object_type(value: Option<&Value>) -> Result<(), FieldProblem> {
     match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(map)) => Ok(Some(map.clone())),
+        None | Some(Value::Null) | Some(Value::Object(_)) => Ok(()),
         Some(_) => Err("must be an object".into()),
     }
 }
