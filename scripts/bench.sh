@@ -8,7 +8,7 @@
 #   TRIBUTARY_BENCH_SERVICE_ENV="LD_PRELOAD=..." scripts/bench.sh   extra environment for the
 #                              three services, e.g. to try another allocator without a rebuild
 #
-# It starts its own broker and ClickHouse (ports 39092 / 38123 / 39000, data in
+# It starts its own broker and ClickHouse (ports 28092 / 28123 / 29000, data in
 # .data/bench-stack, wiped first) and the three release services on ports apart from
 # scripts/run.sh's, then measures, each next to what it is compared with:
 #   (c) per-stage CPU cost per family, in-process, one core        tributary-bench cpu
@@ -39,12 +39,13 @@ want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tributary-target}"
 export TRIBUTARY_DATA_DIR="${TRIBUTARY_BENCH_DATA_DIR:-$REPO/.data/bench-stack}"
-export TRIBUTARY_KAFKA_PORT="${TRIBUTARY_BENCH_KAFKA_PORT:-39092}"
-export TRIBUTARY_CLICKHOUSE_HTTP_PORT="${TRIBUTARY_BENCH_CLICKHOUSE_HTTP_PORT:-38123}"
-export TRIBUTARY_CLICKHOUSE_TCP_PORT="${TRIBUTARY_BENCH_CLICKHOUSE_TCP_PORT:-39000}"
+# Below Linux's ephemeral range (32768-60999), where a client's local port could take them.
+export TRIBUTARY_KAFKA_PORT="${TRIBUTARY_BENCH_KAFKA_PORT:-28092}"
+export TRIBUTARY_CLICKHOUSE_HTTP_PORT="${TRIBUTARY_BENCH_CLICKHOUSE_HTTP_PORT:-28123}"
+export TRIBUTARY_CLICKHOUSE_TCP_PORT="${TRIBUTARY_BENCH_CLICKHOUSE_TCP_PORT:-29000}"
 export TRIBUTARY_CLICKHOUSE_DATABASE=tributary
-GATEWAY_PORT="${TRIBUTARY_BENCH_GATEWAY_PORT:-38080}"
-ADMIN_BASE="${TRIBUTARY_BENCH_ADMIN_BASE:-39100}"
+GATEWAY_PORT="${TRIBUTARY_BENCH_GATEWAY_PORT:-28080}"
+ADMIN_BASE="${TRIBUTARY_BENCH_ADMIN_BASE:-29100}"
 OUT="$REPO/.data/bench-run"
 TANSU="${TRIBUTARY_TOOLS_DIR:-$HOME/.cache/tributary/tools}/bin/tansu"
 BIN="$CARGO_TARGET_DIR/release"

@@ -800,8 +800,8 @@ def main():
     parser.add_argument("--bin", required=True)
     parser.add_argument("--kafka-port", type=int, required=True)
     parser.add_argument("--clickhouse-port", type=int, required=True)
-    parser.add_argument("--gateway-port", type=int, default=47080)
-    parser.add_argument("--admin-port", type=int, default=47101)
+    parser.add_argument("--gateway-port", type=int, default=27080)
+    parser.add_argument("--admin-port", type=int, default=27101)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("scenarios", nargs="*", metavar="scenario",
                         help="any of: " + " ".join(SCENARIOS) + " (default: all)")

@@ -9,9 +9,9 @@
 #   scripts/faults.sh sink_kill poison   only these (names: see scripts/faults.py --help)
 #
 # Environment (defaults in brackets):
-#   TRIBUTARY_FAULTS_DATA_DIR [<repo>/.data/faults]   TRIBUTARY_FAULTS_KAFKA_PORT [47092]
-#   TRIBUTARY_FAULTS_CLICKHOUSE_HTTP_PORT [47123]     TRIBUTARY_FAULTS_CLICKHOUSE_TCP_PORT [47000]
-#   TRIBUTARY_FAULTS_GATEWAY_PORT [47080]             TRIBUTARY_FAULTS_ADMIN_PORT [47101] (first
+#   TRIBUTARY_FAULTS_DATA_DIR [<repo>/.data/faults]   TRIBUTARY_FAULTS_KAFKA_PORT [27092]
+#   TRIBUTARY_FAULTS_CLICKHOUSE_HTTP_PORT [27123]     TRIBUTARY_FAULTS_CLICKHOUSE_TCP_PORT [27000]
+#   TRIBUTARY_FAULTS_GATEWAY_PORT [27080]             TRIBUTARY_FAULTS_ADMIN_PORT [27101] (first
 #   of the services' admin ports)                     TRIBUTARY_FAULTS_SCALE [1.0] (event volume)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,9 +19,11 @@ cd "$REPO"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tributary-target}"
 
 export TRIBUTARY_DATA_DIR="${TRIBUTARY_FAULTS_DATA_DIR:-$REPO/.data/faults}"
-export TRIBUTARY_KAFKA_PORT="${TRIBUTARY_FAULTS_KAFKA_PORT:-47092}"
-export TRIBUTARY_CLICKHOUSE_HTTP_PORT="${TRIBUTARY_FAULTS_CLICKHOUSE_HTTP_PORT:-47123}"
-export TRIBUTARY_CLICKHOUSE_TCP_PORT="${TRIBUTARY_FAULTS_CLICKHOUSE_TCP_PORT:-47000}"
+# Ports below Linux's ephemeral range (32768-60999): in that range a client connection's local
+# port once took the admin port of a sink started mid-run ("Address already in use").
+export TRIBUTARY_KAFKA_PORT="${TRIBUTARY_FAULTS_KAFKA_PORT:-27092}"
+export TRIBUTARY_CLICKHOUSE_HTTP_PORT="${TRIBUTARY_FAULTS_CLICKHOUSE_HTTP_PORT:-27123}"
+export TRIBUTARY_CLICKHOUSE_TCP_PORT="${TRIBUTARY_FAULTS_CLICKHOUSE_TCP_PORT:-27000}"
 export TRIBUTARY_CLICKHOUSE_DATABASE=tributary
 export TRIBUTARY_TOPIC_PARTITIONS=4
 
@@ -50,7 +52,7 @@ python3 "$REPO/scripts/faults.py" \
     --bin "$CARGO_TARGET_DIR/release" \
     --kafka-port "$TRIBUTARY_KAFKA_PORT" \
     --clickhouse-port "$TRIBUTARY_CLICKHOUSE_HTTP_PORT" \
-    --gateway-port "${TRIBUTARY_FAULTS_GATEWAY_PORT:-47080}" \
-    --admin-port "${TRIBUTARY_FAULTS_ADMIN_PORT:-47101}" \
+    --gateway-port "${TRIBUTARY_FAULTS_GATEWAY_PORT:-27080}" \
+    --admin-port "${TRIBUTARY_FAULTS_ADMIN_PORT:-27101}" \
     --scale "${TRIBUTARY_FAULTS_SCALE:-1.0}" \
     "$@"
