@@ -1,9 +1,14 @@
-//! Seed 000's json bodies: `mobile_batch::parse` must answer Ok or a failure list, never panic.
+//! Seed 000's json bodies: `mobile_batch::parse` must answer Ok or a failure list, never panic,
+//! and the gateway's fast check must never accept a body `parse` (the enricher's reading)
+//! refuses or counts differently.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tributary_gateway::families::mobile_batch::{parse, Format};
+use tributary_gateway::families::mobile_batch::{fast, parse, Format};
 
 fuzz_target!(|body: &[u8]| {
-    let _ = parse(Format::Json, body);
+    let parsed = parse(Format::Json, body);
+    if let Some(events) = fast::count(body) {
+        assert_eq!(parsed.map(|e| e.len()).ok(), Some(events));
+    }
 });
