@@ -241,6 +241,9 @@ printf '{"rows": %s, "seconds": %s, "bytes": %s}\n' "$CC_ROWS" "$(awk "BEGIN {pr
     "$(stat -c %s "$OUT/rows.bin")" >"$OUT/clickhouse_client.json"
 rm -f "$OUT/rows.bin"
 log "(b) clickhouse-client: $CC_ROWS rows in $(awk "BEGIN {printf \"%.2f\", $t1 - $t0}") s"
+# Both copies of (b)'s rows go, so their background merges do not take (d)'s cores.
+ch --query "DROP DATABASE bench_sink"
+ch --query "DROP DATABASE bench_cc"
 fi
 
 # (d) The whole pipeline at a steady 20k events/s.
