@@ -3,7 +3,7 @@
 //! acknowledged and every earlier message of its partition is done too (at-least-once).
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::stream::{FuturesOrdered, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -52,14 +52,13 @@ pub fn process(
             source_offset: offset,
             tenant,
             event_uid,
-            failed_at: now_ms(),
+            failed_at: tributary_service::now_ms(),
             original,
         };
-        let payload = tributary_schemas::encode(&record).expect("DLQ records always encode");
         Output {
             topic: topics.dlq.clone(),
-            key: format!("{}/{partition}/{offset}", topics.raw),
-            payload,
+            key: record.key(),
+            payload: tributary_schemas::encode(&record).expect("DLQ records always encode"),
         }
     };
     let whole = payload.unwrap_or_default().to_vec();
@@ -135,13 +134,6 @@ pub fn process(
         )),
     }
     outputs
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Produce every output, retrying each until the broker acknowledges it. Returns false only

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -134,13 +134,6 @@ fn is_s2s_path(path: &str) -> bool {
         }
         _ => false,
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The client's `X-Request-Id` when it is short and printable, else a new one.
@@ -314,7 +307,7 @@ async fn dispatch(
         content_type: content_type.clone(),
     };
     let batch_id = uuid::Uuid::now_v7().to_string();
-    let received_at = now_ms();
+    let received_at = tributary_service::now_ms();
     let ctx = AcceptContext {
         credentials: &gateway.credentials,
         received_at,
@@ -376,13 +369,15 @@ struct Activity {
 
 impl Activity {
     fn touch(&self) {
-        self.last_ms.store(now_ms() as u64, Ordering::Relaxed);
+        self.last_ms
+            .store(tributary_service::now_ms() as u64, Ordering::Relaxed);
     }
 
     /// Resolves once the connection has been idle for `idle`.
     async fn idle_for(&self, idle: Duration) {
         loop {
-            let since = (now_ms() as u64).saturating_sub(self.last_ms.load(Ordering::Relaxed));
+            let since = (tributary_service::now_ms() as u64)
+                .saturating_sub(self.last_ms.load(Ordering::Relaxed));
             let idle_ms = idle.as_millis() as u64;
             if self.in_flight.load(Ordering::Relaxed) == 0 && since >= idle_ms {
                 return;

@@ -219,6 +219,16 @@ pub struct DlqRecord {
     pub original: Vec<u8>,
 }
 
+impl DlqRecord {
+    /// The record's Kafka key: where the original came from (`topic/partition/offset`).
+    pub fn key(&self) -> String {
+        format!(
+            "{}/{}/{}",
+            self.source_topic, self.source_partition, self.source_offset
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,14 @@ pub mod telemetry;
 pub use config::{ClickHouseConfig, KafkaConfig, Topics};
 pub use shutdown::Shutdown;
 
+/// Milliseconds since the Unix epoch (UTC), the unit of every timestamp in the records.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 #[doc(hidden)]
 pub use tikv_jemallocator;
 

@@ -8,7 +8,7 @@
 //! Offsets are committed in the order the buffers were read, each after its own insert.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
@@ -30,8 +30,6 @@ struct Buffer {
     bytes: usize,
     next_offsets: HashMap<i32, i64>,
     oldest: Option<Instant>,
-    /// Gateway receive time of each row, for the freshness histogram.
-    received_at_ms: Vec<i64>,
 }
 
 impl Buffer {
@@ -107,13 +105,6 @@ impl Store {
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// Where dead letters go: `events.dlq`, with the stage, reason and original bytes.
 #[derive(Clone)]
 struct DeadLetters {
@@ -145,11 +136,11 @@ impl DeadLetters {
             source_offset: offset,
             tenant,
             event_uid,
-            failed_at: now_ms(),
+            failed_at: tributary_service::now_ms(),
             original,
         };
         let payload = tributary_schemas::encode(&record).expect("DLQ records always encode");
-        let key = format!("{}/{partition}/{offset}", self.source_topic);
+        let key = record.key();
         let mut backoff = Duration::from_millis(100);
         loop {
             let record = FutureRecord::to(&self.dlq_topic)
@@ -187,9 +178,7 @@ struct Inserter {
 impl Inserter {
     async fn run(self, mut batches: mpsc::Receiver<Buffer>, reports: mpsc::Sender<Inserted>) {
         while let Some(batch) = batches.recv().await {
-            let stored = self
-                .store_batch(batch.rows, batch.bytes, batch.received_at_ms)
-                .await;
+            let stored = self.store_batch(batch.rows, batch.bytes).await;
             let report = Inserted {
                 next_offsets: batch.next_offsets,
                 stored,
@@ -202,17 +191,19 @@ impl Inserter {
 
     /// Insert one buffer's rows (retrying until ClickHouse takes them or shutdown). Returns
     /// false when shutdown interrupted it.
-    async fn store_batch(&self, rows: Vec<EventRow>, bytes: usize, received_at: Vec<i64>) -> bool {
+    async fn store_batch(&self, rows: Vec<EventRow>, bytes: usize) -> bool {
         if rows.is_empty() {
             return true;
         }
+        // Gateway receive time of each row, for the freshness histogram.
+        let received_at: Vec<i64> = rows.iter().map(|row| row.received_at_ms).collect();
         let started = Instant::now();
         let count = rows.len();
         if !self.insert_all(rows).await {
             return false;
         }
         metrics::inserted(count, bytes, started.elapsed().as_secs_f64());
-        let stored_at = now_ms();
+        let stored_at = tributary_service::now_ms();
         for received_at in received_at {
             metrics::freshness((stored_at - received_at).max(0) as f64 / 1000.0);
         }
@@ -316,7 +307,6 @@ impl Sink {
                     match EventRow::from_event(event) {
                         Ok(row) => {
                             self.buffer.bytes += row.approx_bytes();
-                            self.buffer.received_at_ms.push(row.received_at_ms);
                             self.buffer.rows.push(row);
                         }
                         Err(e) => {
