@@ -7,6 +7,8 @@
 //! same time.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tributary_service::lag::spawn_lag_reporter;
@@ -371,19 +373,31 @@ async fn two_enrichers_and_two_sinks_lose_one_each_mid_stream_and_store_every_ev
         started.elapsed()
     );
 
+    // The sender paces the stream; its last quarter waits for `resume`, so however slowly the
+    // pipeline runs on a busy machine, the stream is still going when the consumers stop.
     let all: Vec<String> = ids("group", 0..N);
+    let sent = Arc::new(AtomicUsize::new(0));
+    let (resume, resumed) = tokio::sync::oneshot::channel::<()>();
     let sender = {
         let url = url.clone();
         let all = all.clone();
+        let sent = sent.clone();
         tokio::spawn(async move {
+            let mut resumed = Some(resumed);
             for chunk in all.chunks(PER_REQUEST) {
+                if sent.load(Ordering::SeqCst) >= N * 3 / 4 {
+                    if let Some(resumed) = resumed.take() {
+                        resumed.await.expect("resume signal");
+                    }
+                }
                 assert_eq!(post_events(&url, chunk).await, 202);
+                sent.fetch_add(chunk.len(), Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         })
     };
 
-    // Mid-stream: once some events are stored and the sender is still going, one enricher and
+    // Mid-stream: once some events are stored, while more are on their way, one enricher and
     // one sink go away (a scale-down or a pod eviction).
     let some = pipeline
         .wait_for_count(
@@ -393,8 +407,9 @@ async fn two_enrichers_and_two_sinks_lose_one_each_mid_stream_and_store_every_ev
         )
         .await;
     assert!(some >= (N / 4) as u64, "stream under way: {some} rows");
+    let sent_at_stop = sent.load(Ordering::SeqCst);
     assert!(
-        !sender.is_finished(),
+        sent_at_stop < N,
         "the stream is still flowing when the consumers stop"
     );
     let [enricher_a, enricher_b] = enrichers;
@@ -402,9 +417,12 @@ async fn two_enrichers_and_two_sinks_lose_one_each_mid_stream_and_store_every_ev
     let stopping = Instant::now();
     tokio::join!(enricher_b.stop(), sink_b.stop());
     eprintln!(
-        "stopped one enricher and one sink at {some} rows in {:?}",
+        "stopped one enricher and one sink at {some} rows of {sent_at_stop} sent, in {:?}",
         stopping.elapsed()
     );
+    resume
+        .send(())
+        .expect("the sender waits or is still sending");
     sender.await.expect("sender finished");
 
     let unique = pipeline

@@ -15,22 +15,14 @@ pub fn drafts(
 ) -> Result<Vec<Result<Draft, EventFailure>>, SplitError> {
     let activities = activity::parse(body).map_err(|e| SplitError::InvalidBody(e.to_string()))?;
     Ok(activities
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(index, a)| Ok(draft(batch, index, a, rules)))
         .collect())
 }
 
-fn draft(batch: &RawBatch, index: usize, a: &Activity, rules: &TenantRules) -> Draft {
-    let mut out = base_event(batch, index);
-    out.event_uid = uid_from_content(&batch.tenant, &batch.source, &a.raw);
-    out.event_name = a.activity_name.clone();
-    out.app_id = Some(a.asset_id.clone());
-    out.platform = Some(a.activity_source.as_str().to_string());
-    out.identity = a.identity.clone();
-    out.anonymous_id = a.annonid.clone();
-    out.properties = json_text(&a.activity_params);
-    out.client_time_raw = Some(a.timestamp_raw.clone());
+/// Takes the activity by value: its strings and source fields move into the draft uncopied.
+fn draft(batch: &RawBatch, index: usize, a: Activity, rules: &TenantRules) -> Draft {
     let client_time_ms = if a.timestamp_has_zone {
         Some(a.timestamp_utc().timestamp_millis())
     } else {
@@ -39,6 +31,15 @@ fn draft(batch: &RawBatch, index: usize, a: &Activity, rules: &TenantRules) -> D
             .ok()
             .or(Some(a.timestamp_utc().timestamp_millis()))
     };
+    let mut out = base_event(batch, index);
+    out.event_uid = uid_from_content(&batch.tenant, &batch.source, &a.raw);
+    out.event_name = a.activity_name;
+    out.app_id = Some(a.asset_id);
+    out.platform = Some(a.activity_source.as_str().to_string());
+    out.identity = a.identity.clone();
+    out.anonymous_id = a.annonid;
+    out.properties = json_text(&a.activity_params);
+    out.client_time_raw = Some(a.timestamp_raw);
     let mut pii = Vec::new();
     if let Some(identity) = &a.identity {
         if identity.contains('@') {
@@ -63,7 +64,7 @@ fn draft(batch: &RawBatch, index: usize, a: &Activity, rules: &TenantRules) -> D
     }
     Draft {
         event: out,
-        source_fields: a.raw.clone(),
+        source_fields: a.raw,
         client_time_ms,
         time_unparsed: false,
         phone_hint: None,

@@ -19,10 +19,10 @@ pub fn drafts(
     let resource = Resource::from_source(source)
         .ok_or_else(|| SplitError::UnknownSource(batch.source.clone()))?;
     let event = crm::parse(resource, body).map_err(|e| SplitError::InvalidBody(e.to_string()))?;
-    Ok(vec![Ok(draft(batch, &event, rules))])
+    Ok(vec![Ok(draft(batch, event, rules))])
 }
 
-fn draft(batch: &RawBatch, e: &CrmEvent, rules: &TenantRules) -> Draft {
+fn draft(batch: &RawBatch, e: CrmEvent, rules: &TenantRules) -> Draft {
     let mut out = base_event(batch, 0);
     // CRM event ids look like per-recording counters ("view#1"): the id is scoped to the
     // customer, entity and recording it belongs to.
@@ -76,7 +76,7 @@ fn draft(batch: &RawBatch, e: &CrmEvent, rules: &TenantRules) -> Draft {
         .or_else(|| sent.first().map(|s| s.to_string()));
     Draft {
         event: out,
-        source_fields: e.raw.clone(),
+        source_fields: e.raw,
         client_time_ms: parsed.map(|(_, ms)| ms),
         time_unparsed: parsed.is_none() && !sent.is_empty(),
         phone_hint: None,

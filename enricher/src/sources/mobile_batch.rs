@@ -39,35 +39,37 @@ pub fn drafts(
         )
     })?;
     Ok(events
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(index, event)| Ok(draft(batch, index, event)))
         .collect())
 }
 
-fn draft(batch: &RawBatch, index: usize, e: &AnalyticsEvent) -> Draft {
+/// Takes the event by value: its strings and source fields move into the draft uncopied.
+fn draft(batch: &RawBatch, index: usize, e: AnalyticsEvent) -> Draft {
     let mut out = base_event(batch, index);
     out.event_uid = uid_from_client_id(&batch.tenant, &batch.source, &e.event_id);
-    out.event_id = Some(e.event_id.clone());
-    out.event_name = e.event_name.clone();
-    out.event_category = e.event_category.clone();
+    out.event_id = Some(e.event_id);
+    out.event_name = e.event_name;
+    out.event_category = e.event_category;
     out.client_time_raw = Some(e.timestamp_utc.to_string());
-    out.session_id = e.session_id.clone();
-    out.platform = e.source.clone();
+    out.session_id = e.session_id;
+    out.platform = e.source;
     out.user_id = e.user_id.map(|id| id.to_string());
-    out.name = e.name.clone();
-    out.phone_raw = e.mobile_number.clone();
-    out.screen_name = e.screen_name.clone();
+    out.name = e.name;
+    out.phone_raw = e.mobile_number;
+    out.screen_name = e.screen_name;
     out.duration_seconds = e.duration_seconds;
     if e.ip.is_some() {
-        out.ip = e.ip.clone();
+        out.ip = e.ip;
     }
     // `country` names the country; `country_code` is sometimes the same as a code, sometimes
     // a calling code for the phone number: it feeds both where `country` is absent.
-    out.country_raw = e.country.clone().or_else(|| e.country_code.clone());
-    out.region = e.state.clone();
-    out.city = e.city.clone();
-    out.zip = e.zip.clone();
+    let phone_hint = e.country_code.clone().or_else(|| e.country.clone());
+    out.country_raw = e.country.or(e.country_code);
+    out.region = e.state;
+    out.city = e.city;
+    out.zip = e.zip;
     out.latitude = e.latitude;
     out.longitude = e.longitude;
     out.properties = e
@@ -81,10 +83,10 @@ fn draft(batch: &RawBatch, index: usize, e: &AnalyticsEvent) -> Draft {
     };
     Draft {
         event: out,
-        source_fields: e.raw.clone(),
+        source_fields: e.raw,
         client_time_ms,
         time_unparsed,
-        phone_hint: e.country_code.clone().or_else(|| e.country.clone()),
+        phone_hint,
         pii: PII.to_vec(),
     }
 }

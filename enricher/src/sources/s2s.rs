@@ -37,7 +37,7 @@ pub fn drafts(
     let events =
         s2s::parse(method, is_batch, body).map_err(|e| SplitError::InvalidBody(e.to_string()))?;
     Ok(events
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(index, event)| draft(batch, method, index, event))
         .collect())
@@ -51,7 +51,7 @@ fn draft(
     batch: &RawBatch,
     method: Method,
     index: usize,
-    e: &S2sEvent,
+    e: S2sEvent,
 ) -> Result<Draft, EventFailure> {
     let mut out = base_event(batch, index);
     let id_source = method.source(false).as_str();
@@ -106,7 +106,7 @@ fn draft(
     }
     let mut draft = Draft {
         event: out,
-        source_fields: e.raw.clone(),
+        source_fields: e.raw,
         client_time_ms: e.event_timestamp.map(|s| i64::from(s) * 1000),
         time_unparsed: false,
         phone_hint: None,

@@ -238,14 +238,15 @@ pub fn parse(body: &[u8]) -> Result<Vec<Activity>, ActivityError> {
     }
     let document: Value =
         serde_json::from_slice(body).map_err(|e| ActivityError::Json(e.to_string()))?;
-    validate(&document)
+    validate(document)
 }
 
-/// Validate a parsed body: an array of activities, or one activity object.
-pub fn validate(document: &Value) -> Result<Vec<Activity>, ActivityError> {
-    let activities: &[Value] = match document {
+/// Validate a parsed body: an array of activities, or one activity object. The document is
+/// taken by value so each activity's object moves into its `raw` uncopied.
+pub fn validate(document: Value) -> Result<Vec<Activity>, ActivityError> {
+    let activities: Vec<Value> = match document {
         Value::Array(list) => list,
-        Value::Object(_) => std::slice::from_ref(document),
+        object @ Value::Object(_) => vec![object],
         _ => return Err(ActivityError::NotAnArrayOrObject),
     };
     if activities.is_empty() {
@@ -260,7 +261,7 @@ pub fn validate(document: &Value) -> Result<Vec<Activity>, ActivityError> {
         .and_then(|first| text(first.get("asset_id")).ok().flatten());
     let mut problems = Vec::new();
     let mut parsed = Vec::with_capacity(activities.len());
-    for (index, activity) in activities.iter().enumerate() {
+    for (index, activity) in activities.into_iter().enumerate() {
         match validate_activity(index + 1, activity, default_asset.as_deref()) {
             Ok(activity) => parsed.push(activity),
             Err(mut p) => problems.append(&mut p),
@@ -323,7 +324,7 @@ impl Checker<'_> {
 
 fn validate_activity(
     number: usize,
-    value: &Value,
+    value: Value,
     default_asset: Option<&str>,
 ) -> Result<Activity, Vec<Problem>> {
     let Value::Object(object) = value else {
@@ -335,7 +336,7 @@ fn validate_activity(
     };
     let mut c = Checker {
         activity: number,
-        object,
+        object: &object,
         problems: Vec::new(),
     };
     let activity_name = c.required(Parameter::ActivityName);
@@ -432,8 +433,9 @@ fn validate_activity(
         }
     };
 
+    let problems = c.problems;
     match (
-        c.problems.is_empty(),
+        problems.is_empty(),
         timestamp,
         activity_source,
         activity_params,
@@ -450,10 +452,10 @@ fn validate_activity(
                 annonid: annonid.ok().flatten(),
                 activity_source,
                 activity_params: params,
-                raw: object.clone(),
+                raw: object,
             })
         }
-        _ => Err(c.problems),
+        _ => Err(problems),
     }
 }
 
@@ -1125,7 +1127,7 @@ mod tests {
         let count = cases.len();
         for (edits, want) in cases {
             let activity = edited(&edits);
-            let result = validate(&json!([activity.clone()]));
+            let result = validate(json!([activity.clone()]));
             match want {
                 None => assert!(result.is_ok(), "{activity}: {result:?}"),
                 Some((parameter, is_missing)) => {
@@ -1208,7 +1210,7 @@ mod tests {
         let no_asset = edited(&[("asset_id", None)]);
         let other_asset = edited(&[("asset_id", Some(json!("a2")))]);
         let list = json!([valid(), no_asset.clone(), other_asset, no_asset.clone()]);
-        let activities = validate(&list).unwrap();
+        let activities = validate(list).unwrap();
         let got: Vec<_> = activities
             .iter()
             .map(|a| (a.asset_id.as_str(), a.asset_id_inherited))
@@ -1218,7 +1220,7 @@ mod tests {
             vec![("a1", false), ("a1", true), ("a2", false), ("a1", true)]
         );
         // Without one on the first activity the request is refused, and only activity 1 is named.
-        let error = validate(&json!([no_asset.clone(), no_asset.clone(), valid()])).unwrap_err();
+        let error = validate(json!([no_asset.clone(), no_asset.clone(), valid()])).unwrap_err();
         assert_eq!(
             error
                 .problems()
@@ -1227,7 +1229,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec!["Missing Parameter - Asset ID (activity 1)"]
         );
-        let error = validate(&json!([
+        let error = validate(json!([
             edited(&[("asset_id", Some(json!(false)))]),
             no_asset
         ]))
@@ -1335,7 +1337,7 @@ mod tests {
             "not an activity",
             edited(&[("identity", None), ("activity_source", Some(json!("ios")))]),
         ]);
-        let error = validate(&body).unwrap_err();
+        let error = validate(body.clone()).unwrap_err();
         let messages: Vec<_> = error.problems().iter().map(Problem::to_string).collect();
         assert_eq!(
             messages,

@@ -192,7 +192,7 @@ impl Format {
 /// Parse and validate a request body. Used by the gateway (to accept or reject) and by the
 /// enricher (to split an accepted batch), so both always agree.
 pub fn parse(format: Format, body: &[u8]) -> Result<Vec<AnalyticsEvent>, Vec<Failure>> {
-    validate(&document(format, body)?)
+    validate(document(format, body)?)
 }
 
 /// The body as a JSON-shaped document, whatever its format.
@@ -213,7 +213,7 @@ fn check(format: Format, body: &[u8]) -> Result<usize, Vec<Failure>> {
             return Ok(events);
         }
     }
-    validate_with(&document(format, body)?, false).map(|events| events.len())
+    validate_with(document(format, body)?, false).map(|events| events.len())
 }
 
 /// The common case checked without building a `Value`: a JSON body holding only `events`,
@@ -1156,20 +1156,32 @@ fn get_ci<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     })
 }
 
-/// Validate the JSON shape of a request: `{"events": [AnalyticsEventDto, ...]}`.
-pub fn validate(document: &Value) -> Result<Vec<AnalyticsEvent>, Vec<Failure>> {
+/// `get_ci`, taking the value out (a `null` is left in its place).
+fn take_ci(object: &mut Map<String, Value>, key: &str) -> Option<Value> {
+    if let Some(value) = object.get_mut(key) {
+        return Some(value.take());
+    }
+    object
+        .iter_mut()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v.take())
+}
+
+/// Validate the JSON shape of a request: `{"events": [AnalyticsEventDto, ...]}`. The
+/// document is taken by value so each event's object moves into its `raw` uncopied.
+pub fn validate(document: Value) -> Result<Vec<AnalyticsEvent>, Vec<Failure>> {
     validate_with(document, true)
 }
 
 /// `validate`; with `keep` false the events carry no `payload` or `raw` copies (only checked).
-fn validate_with(document: &Value, keep: bool) -> Result<Vec<AnalyticsEvent>, Vec<Failure>> {
-    let Value::Object(top) = document else {
+fn validate_with(document: Value, keep: bool) -> Result<Vec<AnalyticsEvent>, Vec<Failure>> {
+    let Value::Object(mut top) = document else {
         return Err(vec![Failure::request(
             None,
             "the body must be an object with an events list",
         )]);
     };
-    let events = match get_ci(top, "events") {
+    let events = match take_ci(&mut top, "events") {
         None | Some(Value::Null) => {
             return Err(vec![Failure::request(Some("events"), "is required")]);
         }
@@ -1193,7 +1205,7 @@ fn validate_with(document: &Value, keep: bool) -> Result<Vec<AnalyticsEvent>, Ve
     }
     let mut failures = Vec::new();
     let mut parsed = Vec::with_capacity(events.len());
-    for (index, event) in events.iter().enumerate() {
+    for (index, event) in events.into_iter().enumerate() {
         match validate_event(index, event, keep) {
             Ok(event) => parsed.push(event),
             Err(mut f) => failures.append(&mut f),
@@ -1260,7 +1272,7 @@ impl<'a> Checker<'a> {
     }
 }
 
-fn validate_event(index: usize, event: &Value, keep: bool) -> Result<AnalyticsEvent, Vec<Failure>> {
+fn validate_event(index: usize, event: Value, keep: bool) -> Result<AnalyticsEvent, Vec<Failure>> {
     let Value::Object(object) = event else {
         return Err(vec![Failure {
             index: Some(index),
@@ -1270,12 +1282,12 @@ fn validate_event(index: usize, event: &Value, keep: bool) -> Result<AnalyticsEv
     };
     let mut c = Checker {
         index,
-        object,
+        object: &object,
         failures: Vec::new(),
     };
     let event_id = c.required_text("event_id");
     let event_name = c.required_text("event_name");
-    let timestamp_utc = match fields::integer(get_ci(object, "timestamp_utc")) {
+    let timestamp_utc = match fields::integer(get_ci(&object, "timestamp_utc")) {
         Ok(Some(t)) if t >= 0 => t,
         Ok(Some(_)) => {
             c.fail(
@@ -1293,7 +1305,7 @@ fn validate_event(index: usize, event: &Value, keep: bool) -> Result<AnalyticsEv
             0
         }
     };
-    let parsed = AnalyticsEvent {
+    let mut parsed = AnalyticsEvent {
         event_id,
         event_name,
         timestamp_utc,
@@ -1318,13 +1330,16 @@ fn validate_event(index: usize, event: &Value, keep: bool) -> Result<AnalyticsEv
         zip: c.optional("zip", fields::string),
         latitude: c.optional("latitude", fields::number),
         longitude: c.optional("longitude", fields::number),
-        raw: if keep { object.clone() } else { Map::new() },
+        raw: Map::new(),
     };
-    if c.failures.is_empty() {
-        Ok(parsed)
-    } else {
-        Err(c.failures)
+    let failures = c.failures;
+    if !failures.is_empty() {
+        return Err(failures);
     }
+    if keep {
+        parsed.raw = object;
+    }
+    Ok(parsed)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2590,7 +2605,7 @@ mod tests {
     }
 
     fn one(event: Value) -> Result<Vec<AnalyticsEvent>, Vec<Failure>> {
-        validate(&serde_json::json!({ "events": [event] }))
+        validate(serde_json::json!({ "events": [event] }))
     }
 
     fn valid() -> Value {
@@ -2668,7 +2683,7 @@ mod tests {
     #[test]
     fn every_failure_of_every_event_is_listed_and_nothing_is_half_accepted() {
         let doc = serde_json::json!({"events": [valid(), {"event_name": "x"}, valid(), {"event_id": "e", "event_name": "n", "timestamp_utc": "t"}]});
-        let failures = validate(&doc).unwrap_err();
+        let failures = validate(doc).unwrap_err();
         let got: Vec<_> = failures
             .iter()
             .map(|f| (f.index.unwrap(), f.field.clone().unwrap()))
@@ -2686,15 +2701,15 @@ mod tests {
     #[test]
     fn batch_size_limit() {
         let many = serde_json::json!({ "events": vec![valid(); MAX_EVENTS] });
-        assert_eq!(validate(&many).unwrap().len(), MAX_EVENTS);
+        assert_eq!(validate(many).unwrap().len(), MAX_EVENTS);
         let too_many = serde_json::json!({ "events": vec![valid(); MAX_EVENTS + 1] });
-        assert!(validate(&too_many).is_err());
+        assert!(validate(too_many).is_err());
     }
 
     #[test]
     fn property_names_match_case_insensitively() {
         let doc = serde_json::json!({"Events": [{"Event_Id": "a", "EVENT_NAME": "b", "timestamp_UTC": 1}]});
-        let events = validate(&doc).unwrap();
+        let events = validate(doc).unwrap();
         assert_eq!(events[0].event_id, "a");
         assert_eq!(events[0].event_name, "b");
     }
