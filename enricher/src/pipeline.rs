@@ -61,14 +61,15 @@ pub fn process(
             payload: tributary_schemas::encode(&record).expect("DLQ records always encode"),
         }
     };
-    let whole = payload.unwrap_or_default().to_vec();
+    // The message's bytes, copied only when the whole message is dead-lettered.
+    let whole = || payload.unwrap_or_default().to_vec();
     let Some(bytes) = payload else {
         return vec![dlq(
             "empty_message",
             "message has no value".into(),
             None,
             None,
-            whole,
+            whole(),
         )];
     };
     let batch: RawBatch = match tributary_schemas::decode(bytes) {
@@ -79,7 +80,7 @@ pub fn process(
                 e.to_string(),
                 None,
                 None,
-                whole,
+                whole(),
             )]
         }
     };
@@ -91,7 +92,7 @@ pub fn process(
                 e.to_string(),
                 Some(batch.tenant.clone()),
                 None,
-                whole,
+                whole(),
             )];
         }
     };
@@ -130,7 +131,7 @@ pub fn process(
             e.to_string(),
             Some(batch.tenant.clone()),
             None,
-            whole,
+            whole(),
         )),
     }
     outputs
