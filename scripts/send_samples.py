@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Send the seed documents' own sample requests to a running gateway and print each answer.
 
-Samples are read from ../shared/seeds where the document prints a usable one; where a
-document's sample is not valid as printed (the activity samples are not valid JSON), the
-smallest fix is applied and said.
+Samples are read from fixtures/ (the documents' samples, as printed); where a document's
+sample is not valid as printed (the activity samples are not valid JSON), the smallest fix is
+applied and said.
 """
 import gzip
 import json
@@ -13,19 +13,13 @@ import sys
 import urllib.error
 import urllib.request
 
-SEEDS = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "seeds"
+FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
 S2S_TOKEN = "skjdfASFasf03asdffar3asJHB32r"
 ACTIVITY_KEY = "demo-netcore-key"
 
 
-def seed(name):
-    return (SEEDS / name).read_text()
-
-
-def between(text, start, end, include_end=False):
-    i = text.index(start)
-    j = text.index(end, i)
-    return text[i:j + (len(end) if include_end else 0)]
+def fixture(name):
+    return (FIXTURES / name).read_text()
 
 
 def send(base, path, body, content_type="application/json", headers=None, gzipped=False):
@@ -50,9 +44,8 @@ def main():
     failures = 0
 
     # Seed 000: the JSON sample and the DataContract XML sample, as printed.
-    s000 = seed("000_ce11c2da22697c2b.txt")
-    json_sample = between(s000, "{", "application/xml, text/xml").strip()
-    xml_sample = between(s000, "<AnalyticsEventBatchReq", "</AnalyticsEventBatchReq>", True)
+    json_sample = fixture("000_mobile_batch/request.json")
+    xml_sample = fixture("000_mobile_batch/request.xml")
     failures += send(base, "/api/analytics/events", json_sample) != 202
     failures += send(base, "/api/analytics/events", xml_sample.replace(
         "<d2p1:event_id>sample string 1<", "<d2p1:event_id>xml sample 1<"), "application/xml") != 202
@@ -60,8 +53,8 @@ def main():
     failures += send(base, "/api/analytics/events", form, "application/x-www-form-urlencoded") != 202
 
     # Seed 001: the lead, contact and browser-extension request bodies, as printed.
-    s001 = seed("001_b9f0c02458064983.txt")
-    bodies = re.findall(r"Request\nHeaders\nContent-Type: application/json\nAccept: application/json\nBody\n(\{.*?\n\})\nResponse", s001, re.S)
+    bodies = [fixture(f"001_crm/{name}.request.json") for name in (
+        "analytics_events", "lead_analytics", "contact_analytics", "lead_analytics.browser_extension")]
     for body in bodies:
         document = json.loads(body)
         if "lead_id" in document or document.get("tool_signature") == "browser_extension":
@@ -77,14 +70,10 @@ def main():
 
     # Seed 002: the document's curl example and its batch examples.
     s2s = {"Authorization": S2S_TOKEN}
-    curl = ('{"customUserId": "1", "customEventName": "levelUp", "customEventParams": {"level": "2"}, '
-            '"idGender": "1", "age": "25", "eventTimestamp": "1580213208", '
-            '"instanceId": "00000000-0000-0000-0000-000000000000"}')
+    curl = fixture("002_s2s/customEvent.curl.json")
     failures += send(base, "/v1/customEvent/?idApp=666", curl, "application/x-www-form-urlencoded", s2s) != 200
-    s002 = seed("002_2bbc4d17c9fad048.txt")
     for method in ("registrationBatch", "loginBatch", "customEventBatch"):
-        section = s002[s002.index(f"\n{method}\n"):]
-        example = between(section, "[\n{", "}\n]", True)
+        example = fixture(f"002_s2s/{method}.json")
         failures += send(base, f"/v1/{method}/?idApp=666", example, headers=s2s) != 200
     revenue = ('{"customUserId": "1111", "eventTimestamp": 1580213208, "idTransaction": "order1234", '
                '"currency": "USD", "total": 1.99}')
@@ -93,9 +82,7 @@ def main():
     # Seed 003: the bulk sample. As printed it is not valid JSON (two activities miss their
     # closing brace); this sends it with the braces restored.
     bearer = {"Authorization": f"Bearer {ACTIVITY_KEY}"}
-    s003 = seed("003_b1327db4550c5af7.txt")
-    bulk = between(s003, "Sample JSON:\n[\n{\n\"asset_id\"", "\n]\nThe response", False)
-    bulk = bulk[len("Sample JSON:\n"):] + "\n]"
+    bulk = fixture("003_activity/sample_bulk.as_printed.json")
     fixed = bulk.replace(']\n},\n{\n"activity_name":"Add To Cart"', ']\n}\n},\n{\n"activity_name":"Add To Cart"')
     fixed = fixed.replace(']\n}\n]', ']\n}\n}\n]') if fixed.rstrip().endswith("]\n}\n]") else fixed
     try:

@@ -176,7 +176,7 @@ fn accept(
 
 /// The gateway's parser again, as `sources::split` runs it (body decompression included).
 fn reparse(batch: &RawBatch) -> usize {
-    use tributary_gateway::families::{activity, crm, mobile_batch, s2s};
+    use tributary_wire::{activity, crm, mobile_batch, s2s};
     let body = batch.body_bytes().expect("body decompresses");
     let source: Source = batch.source.parse().expect("known source");
     match source.family() {

@@ -596,7 +596,7 @@ impl Traffic {
                 }
             }
             item.push('}');
-            if size + item.len() + 1 > tributary_gateway::families::s2s::BODY_LIMIT {
+            if size + item.len() + 1 > tributary_wire::s2s::BODY_LIMIT {
                 break;
             }
             size += item.len() + 1;

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod normalize;
 pub mod pipeline;
 pub mod sources;
+pub mod tenants;
 
 pub use config::Config;
 pub use pipeline::run;

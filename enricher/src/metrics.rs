@@ -31,6 +31,15 @@ static MESSAGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .unwrap()
 });
 
+static DROPPED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "tributary_enricher_fields_dropped_total",
+        "Client values dropped as unusable (the event is kept without them), by field and reason",
+        &["field", "reason"]
+    )
+    .unwrap()
+});
+
 pub fn normalized(source: &str, n: usize) {
     OUTCOMES
         .with_label_values(&["normalized", source])
@@ -44,4 +53,9 @@ pub fn dead_lettered(reason: &str) {
 
 pub fn consumed(partition: i32) {
     MESSAGES.with_label_values(&[&partition.to_string()]).inc();
+}
+
+/// A client value was dropped as unusable (`lat_long`: see `normalize::geo::check_lat_long`).
+pub fn field_dropped(field: &str, reason: &str) {
+    DROPPED.with_label_values(&[field, reason]).inc();
 }

@@ -10,8 +10,9 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use tributary_schemas::{DlqRecord, NormalizedBatch, RawBatch};
+use tributary_schemas::{NormalizedBatch, RawBatch};
 use tributary_service::admin::{self, Readiness};
+use tributary_service::dead_letter::{DeadLetter, DeadLetterWriter};
 use tributary_service::{kafka, Shutdown};
 
 use crate::config::Config;
@@ -36,29 +37,26 @@ pub fn process(
     payload: Option<&[u8]>,
 ) -> Vec<Output> {
     let topics = &config.kafka.topics;
+    let writer =
+        DeadLetterWriter::new("enricher", &topics.raw, &topics.dlq, metrics::dead_lettered);
     let dlq = |reason: &str,
                detail: String,
                tenant: Option<String>,
                event_uid: Option<String>,
                original: Vec<u8>| {
-        metrics::dead_lettered(reason);
-        tracing::warn!(reason, %detail, partition, offset, "dead-lettered");
-        let record = DlqRecord {
-            stage: "enricher".into(),
+        let letter = writer.encode(DeadLetter {
             reason: reason.into(),
             detail,
-            source_topic: topics.raw.clone(),
-            source_partition: partition,
-            source_offset: offset,
+            partition,
+            offset,
             tenant,
             event_uid,
-            failed_at: tributary_service::now_ms(),
             original,
-        };
+        });
         Output {
-            topic: topics.dlq.clone(),
-            key: record.key(),
-            payload: tributary_schemas::encode(&record).expect("DLQ records always encode"),
+            topic: letter.topic,
+            key: letter.key,
+            payload: letter.payload,
         }
     };
     // The message's bytes, copied only when the whole message is dead-lettered.

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tributary_gateway::families::activity::parse;
+use tributary_wire::activity::parse;
 
 fuzz_target!(|body: &[u8]| {
     let _ = parse(body);

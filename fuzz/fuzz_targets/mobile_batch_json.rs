@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tributary_gateway::families::mobile_batch::{fast, parse, Format};
+use tributary_wire::mobile_batch::{fast, parse, Format};
 
 fuzz_target!(|body: &[u8]| {
     let parsed = parse(Format::Json, body);

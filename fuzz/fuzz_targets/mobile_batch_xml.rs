@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tributary_gateway::families::mobile_batch::{parse, Format};
+use tributary_wire::mobile_batch::{parse, Format};
 
 fuzz_target!(|body: &[u8]| {
     let _ = parse(Format::Xml, body);

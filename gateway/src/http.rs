@@ -21,7 +21,9 @@ use tributary_service::Shutdown;
 
 use crate::config::GatewayConfig;
 use crate::credentials::Credentials;
-use crate::families::{self, AcceptContext, Accepted, HttpResponse, RequestParts, TransportError};
+use crate::families::{
+    self, AcceptContext, FamilyRoute, HttpResponse, RequestParts, TransportError,
+};
 use crate::metrics;
 use crate::publish::Publisher;
 use crate::search::Search;
@@ -35,12 +37,9 @@ pub struct Gateway {
 }
 
 /// Which handler owns a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Endpoint {
-    MobileBatch,
-    Crm,
-    S2s,
-    Activity,
+    Family(&'static FamilyRoute),
     Search,
     OpenApi,
     NotFound,
@@ -51,49 +50,30 @@ impl Endpoint {
         let lower = path.to_ascii_lowercase();
         let trimmed = lower.trim_end_matches('/');
         match trimmed {
-            "/api/analytics/events" => Endpoint::MobileBatch,
-            "/api/v1/analytics_events" | "/api/v1/lead_analytics" | "/api/v1/contact_analytics" => {
-                Endpoint::Crm
-            }
             "/api/v1/lead_analytics/search" | "/api/v1/contact_analytics/search" => {
                 Endpoint::Search
             }
-            "/v1/activity/upload" => Endpoint::Activity,
             "/openapi.json" => Endpoint::OpenApi,
-            _ if is_s2s_path(trimmed) => Endpoint::S2s,
-            _ => Endpoint::NotFound,
+            _ => families::FAMILIES
+                .iter()
+                .find(|family| (family.owns)(trimmed))
+                .map_or(Endpoint::NotFound, Endpoint::Family),
         }
     }
 
     fn label(self) -> &'static str {
         match self {
-            Endpoint::MobileBatch => "mobile_batch",
-            Endpoint::Crm => "crm",
-            Endpoint::S2s => "s2s",
-            Endpoint::Activity => "activity",
+            Endpoint::Family(family) => family.label,
             Endpoint::Search => "search",
             Endpoint::OpenApi => "openapi",
             Endpoint::NotFound => "none",
         }
     }
 
-    fn body_limit(self) -> usize {
-        match self {
-            Endpoint::MobileBatch => families::mobile_batch::BODY_LIMIT,
-            Endpoint::Crm => families::crm::BODY_LIMIT,
-            Endpoint::S2s => families::s2s::BODY_LIMIT,
-            Endpoint::Activity => families::activity::BODY_LIMIT,
-            Endpoint::Search | Endpoint::OpenApi | Endpoint::NotFound => 0,
-        }
-    }
-
     fn transport_error(self, error: &TransportError) -> HttpResponse {
         match self {
-            Endpoint::MobileBatch => families::mobile_batch::transport_error(error),
-            Endpoint::Crm => families::crm::transport_error(error),
+            Endpoint::Family(family) => (family.transport_error)(error),
             Endpoint::Search => families::crm::transport_error_allowing(error, "GET"),
-            Endpoint::S2s => families::s2s::transport_error(error),
-            Endpoint::Activity => families::activity::transport_error(error),
             Endpoint::OpenApi | Endpoint::NotFound => {
                 let mut response = families::json_response(
                     error.status(),
@@ -103,36 +83,6 @@ impl Endpoint {
                 response
             }
         }
-    }
-
-    fn accept(
-        self,
-        ctx: &AcceptContext<'_>,
-        req: &RequestParts<'_>,
-        body: &[u8],
-    ) -> Result<Accepted, HttpResponse> {
-        match self {
-            Endpoint::MobileBatch => families::mobile_batch::accept(ctx, req, body),
-            Endpoint::Crm => families::crm::accept(ctx, req, body),
-            Endpoint::S2s => families::s2s::accept(ctx, req, body),
-            Endpoint::Activity => families::activity::accept(ctx, req, body),
-            _ => Err(self.transport_error(&TransportError::NotFound)),
-        }
-    }
-}
-
-/// `/vN/method` with one path segment after a version-like first segment: the S2S import API
-/// (which answers unknown methods and versions in its own format).
-fn is_s2s_path(path: &str) -> bool {
-    let mut segments = path.trim_start_matches('/').split('/');
-    match (segments.next(), segments.next(), segments.next()) {
-        (Some(version), Some(method), None) => {
-            version.len() > 1
-                && version.starts_with('v')
-                && version[1..].bytes().all(|b| b.is_ascii_digit())
-                && !method.is_empty()
-        }
-        _ => false,
     }
 }
 
@@ -244,8 +194,8 @@ fn allow_cross_origin(response: &mut HttpResponse) {
 fn preflight(endpoint: Endpoint) -> HttpResponse {
     let mut response = families::empty_response(hyper::StatusCode::NO_CONTENT);
     let methods = match endpoint {
-        Endpoint::Search | Endpoint::OpenApi => "GET, OPTIONS",
-        _ => "POST, OPTIONS",
+        Endpoint::Family(_) => "POST, OPTIONS",
+        _ => "GET, OPTIONS",
     };
     let headers = response.headers_mut();
     headers.insert(
@@ -269,23 +219,24 @@ async fn dispatch(
     peer: SocketAddr,
     request_id: &str,
 ) -> HttpResponse {
-    if req.method() == Method::OPTIONS && endpoint != Endpoint::NotFound {
+    if req.method() == Method::OPTIONS && !matches!(endpoint, Endpoint::NotFound) {
         return preflight(endpoint);
     }
-    match endpoint {
+    let family = match endpoint {
+        Endpoint::Family(family) => family,
         Endpoint::NotFound => return endpoint.transport_error(&TransportError::NotFound),
         Endpoint::OpenApi if req.method() == Method::GET => return crate::openapi::response(),
-        Endpoint::OpenApi => return endpoint.transport_error(&TransportError::MethodNotAllowed),
         Endpoint::Search if req.method() == Method::GET => {
             return match &gateway.search {
                 Some(search) => search.handle(req.uri().path(), req.uri().query()).await,
                 None => endpoint.transport_error(&TransportError::Internal),
             };
         }
-        Endpoint::Search => return endpoint.transport_error(&TransportError::MethodNotAllowed),
-        _ => {}
-    }
-    if req.method() != Method::POST && endpoint != Endpoint::S2s {
+        Endpoint::OpenApi | Endpoint::Search => {
+            return endpoint.transport_error(&TransportError::MethodNotAllowed)
+        }
+    };
+    if req.method() != Method::POST && !family.checks_http_method {
         return endpoint.transport_error(&TransportError::MethodNotAllowed);
     }
     let method = req.method().clone();
@@ -294,7 +245,7 @@ async fn dispatch(
     let headers = req.headers().clone();
     let content_type = media_type(&req);
     let timeout = Duration::from_millis(gateway.config.body_timeout_ms);
-    let limit = endpoint.body_limit().min(gateway.config.max_inflated_bytes);
+    let limit = family.body_limit.min(gateway.config.max_inflated_bytes);
     let body = match read_body(req, limit, timeout).await {
         Ok(body) => body,
         Err(error) => return endpoint.transport_error(&error),
@@ -313,7 +264,7 @@ async fn dispatch(
         received_at,
         batch_id: &batch_id,
     };
-    let accepted = match endpoint.accept(&ctx, &parts, &body) {
+    let accepted = match (family.accept)(&ctx, &parts, &body) {
         Ok(accepted) => accepted,
         Err(rejection) => {
             metrics::observe_rejected(endpoint.label(), rejection.status().as_u16());
@@ -475,21 +426,21 @@ mod tests {
     #[test]
     fn routes() {
         let cases = [
-            ("/api/analytics/events", Endpoint::MobileBatch),
-            ("/API/Analytics/Events/", Endpoint::MobileBatch),
-            ("/api/v1/lead_analytics", Endpoint::Crm),
-            ("/api/v1/contact_analytics/search", Endpoint::Search),
-            ("/v1/activity/upload", Endpoint::Activity),
-            ("/v1/customEvent/", Endpoint::S2s),
-            ("/v2/customEvent", Endpoint::S2s),
-            ("/v1/nope/", Endpoint::S2s),
-            ("/v1/a/b", Endpoint::NotFound),
-            ("/vx/customEvent", Endpoint::NotFound),
-            ("/", Endpoint::NotFound),
-            ("/openapi.json", Endpoint::OpenApi),
+            ("/api/analytics/events", "mobile_batch"),
+            ("/API/Analytics/Events/", "mobile_batch"),
+            ("/api/v1/lead_analytics", "crm"),
+            ("/api/v1/contact_analytics/search", "search"),
+            ("/v1/activity/upload", "activity"),
+            ("/v1/customEvent/", "s2s"),
+            ("/v2/customEvent", "s2s"),
+            ("/v1/nope/", "s2s"),
+            ("/v1/a/b", "none"),
+            ("/vx/customEvent", "none"),
+            ("/", "none"),
+            ("/openapi.json", "openapi"),
         ];
         for (path, want) in cases {
-            assert_eq!(Endpoint::route(path), want, "{path}");
+            assert_eq!(Endpoint::route(path).label(), want, "{path}");
         }
     }
 

@@ -36,7 +36,10 @@ use hyper::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::families::crm::{self, CrmError, EntityType, FieldError};
+use tributary_wire::crm::{iso_millis, CrmError, EntityType, FieldError};
+use tributary_wire::fields::shown;
+
+use crate::families::crm;
 use crate::families::{json_response, HttpResponse, TransportError};
 
 /// One page of matches; bound values in the order its header lists.
@@ -126,14 +129,6 @@ fn is_recording_id(name: &str) -> bool {
             .strip_prefix('[')
             .and_then(|r| r.strip_suffix(']'))
             .is_some_and(|index| index.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// A value sent by the client, quoted, at most 64 characters of it.
-fn shown(text: &str) -> String {
-    match text.char_indices().nth(64) {
-        Some((cut, _)) => format!("{:?}...", &text[..cut]),
-        None => format!("{text:?}"),
-    }
 }
 
 /// Collects every parameter error instead of stopping at the first.
@@ -337,8 +332,8 @@ impl Recording {
             "event_type": self.event_type,
             "event_id": self.event_id,
             "message": self.message,
-            "created_at": crm::iso_millis(self.created_at_ms),
-            "updated_at": crm::iso_millis(self.updated_at_ms),
+            "created_at": iso_millis(self.created_at_ms),
+            "updated_at": iso_millis(self.updated_at_ms),
         })
     }
 }

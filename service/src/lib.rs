@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod dead_letter;
 pub mod kafka;
 pub mod lag;
 pub mod shutdown;

@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod pipeline;
 pub mod row;
+pub mod store;
 
 pub use config::Config;
 pub use pipeline::run;

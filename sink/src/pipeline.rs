@@ -12,16 +12,18 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
-use tributary_schemas::{DlqRecord, NormalizedBatch};
+use tributary_schemas::NormalizedBatch;
 use tributary_service::admin::{self, Readiness};
+use tributary_service::dead_letter::{DeadLetter, DeadLetterWriter};
 use tributary_service::{kafka, Shutdown};
 
 use crate::config::Config;
 use crate::metrics;
 use crate::row::EventRow;
+use crate::store::{InsertError, Store};
 
 /// Rows read but not yet inserted, and the offsets they cover.
 #[derive(Default)]
@@ -38,79 +40,11 @@ impl Buffer {
     }
 }
 
-/// Where rows go: one ClickHouse table.
-pub struct Store {
-    client: clickhouse::Client,
-    table: String,
-}
-
-/// A failed insert: worth retrying as is, or caused by the rows themselves.
-#[derive(Debug, thiserror::Error)]
-enum InsertError {
-    #[error("transient: {0}")]
-    Transient(clickhouse::error::Error),
-    #[error("rejected: {0}")]
-    Rejected(clickhouse::error::Error),
-}
-
-/// ClickHouse error codes that mean "try again later", not "these rows are bad":
-/// too many parts, memory limit, too many simultaneous queries, timeouts, readonly replica.
-const TRANSIENT_CODES: &[&str] = &[
-    "Code: 252",
-    "Code: 241",
-    "Code: 202",
-    "Code: 159",
-    "Code: 209",
-    "Code: 210",
-    "Code: 242",
-    "Code: 319",
-    "Code: 999",
-    "Code: 425",
-    "Code: 164",
-];
-
-impl Store {
-    pub fn new(client: clickhouse::Client, table: impl Into<String>) -> Self {
-        Store {
-            client,
-            table: table.into(),
-        }
-    }
-
-    async fn insert(&self, rows: &[EventRow]) -> Result<(), InsertError> {
-        let classify = |e: clickhouse::error::Error| match &e {
-            // Code 252 also means "rows of too many months in one insert": smaller batches
-            // succeed, so bisect instead of retrying the same batch forever.
-            clickhouse::error::Error::BadResponse(text)
-                if text.contains("Too many partitions for single INSERT block") =>
-            {
-                InsertError::Rejected(e)
-            }
-            clickhouse::error::Error::BadResponse(text)
-                if !TRANSIENT_CODES.iter().any(|c| text.contains(c)) =>
-            {
-                InsertError::Rejected(e)
-            }
-            _ => InsertError::Transient(e),
-        };
-        let mut insert = self
-            .client
-            .insert::<EventRow>(&self.table)
-            .await
-            .map_err(classify)?;
-        for row in rows {
-            insert.write(row).await.map_err(classify)?;
-        }
-        insert.end().await.map_err(classify)
-    }
-}
-
-/// Where dead letters go: `events.dlq`, with the stage, reason and original bytes.
+/// Where dead letters go: the one writer of `service/`, with this stage's producer.
 #[derive(Clone)]
 struct DeadLetters {
+    writer: DeadLetterWriter,
     producer: FutureProducer,
-    dlq_topic: String,
-    source_topic: String,
 }
 
 impl DeadLetters {
@@ -125,36 +59,16 @@ impl DeadLetters {
         event_uid: Option<String>,
         original: Vec<u8>,
     ) {
-        metrics::dead_lettered(reason);
-        tracing::warn!(reason, %detail, partition, offset, "dead-lettering");
-        let record = DlqRecord {
-            stage: "sink".into(),
+        let letter = DeadLetter {
             reason: reason.into(),
             detail,
-            source_topic: self.source_topic.clone(),
-            source_partition: partition,
-            source_offset: offset,
+            partition,
+            offset,
             tenant,
             event_uid,
-            failed_at: tributary_service::now_ms(),
             original,
         };
-        let payload = tributary_schemas::encode(&record).expect("DLQ records always encode");
-        let key = record.key();
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let record = FutureRecord::to(&self.dlq_topic)
-                .key(&key)
-                .payload(&payload);
-            match self.producer.send(record, Duration::from_secs(5)).await {
-                Ok(_) => return,
-                Err((error, _)) => {
-                    tracing::warn!(%error, "DLQ produce failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
+        self.writer.send(&self.producer, letter).await
     }
 }
 
@@ -452,9 +366,13 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
         shutdown.clone(),
     )?;
     let dead_letters = DeadLetters {
+        writer: DeadLetterWriter::new(
+            "sink",
+            &config.kafka.topics.normalized,
+            &config.kafka.topics.dlq,
+            metrics::dead_lettered,
+        ),
         producer: kafka::producer(&config.kafka)?,
-        dlq_topic: config.kafka.topics.dlq.clone(),
-        source_topic: config.kafka.topics.normalized.clone(),
     };
     let (batches, batches_rx) = mpsc::channel(1);
     let (reports_tx, reports) = mpsc::channel(1);

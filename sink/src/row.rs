@@ -5,6 +5,16 @@
 use serde::Serialize;
 use tributary_schemas::NormalizedEvent;
 
+/// Row columns whose name is not their `NormalizedEvent` field's, each with that field: the
+/// times are stored as `DateTime` seconds beside the exact epoch milliseconds. Every other
+/// column is the field of the same name (`tests/tests/columns.rs` holds the `.avsc`, this
+/// type, the `events` table and `docs/field-mapping.md` to one column list).
+pub const DERIVED_COLUMNS: &[(&str, &str)] = &[
+    ("event_time_ms", "event_time"),
+    ("sent_at_ms", "sent_at"),
+    ("received_at_ms", "received_at"),
+];
+
 /// Scale of the `revenue_amount` Decimal(38, 9) column.
 const REVENUE_SCALE: u32 = 9;
 

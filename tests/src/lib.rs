@@ -216,18 +216,17 @@ impl Pipeline {
     }
 }
 
-/// The JSON request sample of seed 000, exactly as the document prints it.
-pub fn seed_000_json() -> String {
-    let text = std::fs::read_to_string(seed_path("000_ce11c2da22697c2b.txt")).expect("seed 000");
-    let start = text.find('{').expect("sample start");
-    let end = text.find("application/xml, text/xml").expect("sample end");
-    text[start..end].trim().to_string()
+/// A sample the project cut from an API document, as printed (`fixtures/`, see its README).
+pub fn fixture(path: &str) -> String {
+    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("fixture {}: {e}", full.display()))
 }
 
-/// Path of a seed document (`shared/seeds/` beside the repository).
-pub fn seed_path(file: &str) -> std::path::PathBuf {
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    repo.join("../shared/seeds").join(file)
+/// The JSON request sample of seed 000, exactly as the document prints it.
+pub fn seed_000_json() -> String {
+    fixture("000_mobile_batch/request.json")
 }
 
 // =============================================================================================
@@ -547,7 +546,7 @@ fn parse_labels(text: &str) -> Labels {
 // =============================================================================================
 // Gateway API helpers (tests/tests/gateway_api.rs, tests/tests/openapi.rs): a gateway with a
 // custom config, reading back this test's raw topic, and the seed documents' request samples
-// cut out of `shared/seeds/` exactly as printed.
+// as printed (`fixtures/`).
 // =============================================================================================
 
 impl Pipeline {
@@ -621,82 +620,39 @@ impl Pipeline {
     }
 }
 
-fn seed_text(file: &str) -> String {
-    std::fs::read_to_string(seed_path(file)).unwrap_or_else(|e| panic!("seed {file}: {e}"))
-}
-
-/// The balanced `open`...`close` span that starts at the first `open` at or after `from`
-/// (brackets inside JSON strings do not count).
-fn balanced(text: &str, from: usize, open: u8, close: u8) -> &str {
-    let start = from + text[from..].find(open as char).expect("an opening bracket");
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (i, &b) in text.as_bytes()[start..].iter().enumerate() {
-        match b {
-            _ if escaped => escaped = false,
-            b'\\' if in_string => escaped = true,
-            b'"' => in_string = !in_string,
-            _ if in_string => {}
-            _ if b == open => depth += 1,
-            _ if b == close => {
-                depth -= 1;
-                if depth == 0 {
-                    return &text[start..=start + i];
-                }
-            }
-            _ => {}
-        }
-    }
-    panic!("unbalanced sample at byte {start}")
-}
-
 /// The DataContract XML request sample of seed 000, exactly as the document prints it.
 pub fn seed_000_xml() -> String {
-    let text = seed_text("000_ce11c2da22697c2b.txt");
-    let start = text
-        .find("<AnalyticsEventBatchReq")
-        .expect("XML sample start");
-    let end_tag = "</AnalyticsEventBatchReq>";
-    let end = text.find(end_tag).expect("XML sample end") + end_tag.len();
-    text[start..end].to_string()
+    fixture("000_mobile_batch/request.xml")
 }
 
 /// The request body of the `nth` (from 0) example of `POST {path}` in seed 001, as printed
 /// (`/api/v1/lead_analytics` has two: the lead sample and the browser-extension sample).
 pub fn seed_001_request(path: &str, nth: usize) -> String {
-    let text = seed_text("001_b9f0c02458064983.txt");
-    let marker = format!("Example URI\nPOST {path}\n");
-    let (at, _) = text
-        .match_indices(&marker)
-        .nth(nth)
-        .unwrap_or_else(|| panic!("seed 001 has no example {nth} of POST {path}"));
-    let body = at + text[at..].find("Body\n").expect("a request body");
-    balanced(&text, body, b'{', b'}').to_string()
+    let name = path.trim_start_matches("/api/v1/");
+    match nth {
+        0 => fixture(&format!("001_crm/{name}.request.json")),
+        1 if name == "lead_analytics" => {
+            fixture("001_crm/lead_analytics.browser_extension.request.json")
+        }
+        _ => panic!("seed 001 has no example {nth} of POST {path}"),
+    }
 }
 
 /// The body of seed 002's "Example query" (`curl ... -d '...'`), as printed.
 pub fn seed_002_curl_body() -> String {
-    let text = seed_text("002_2bbc4d17c9fad048.txt");
-    let start = text.find("-d '").expect("curl example") + "-d '".len();
-    let end = start + text[start..].find('\'').expect("end of the curl body");
-    text[start..end].to_string()
+    fixture("002_s2s/customEvent.curl.json")
 }
 
 /// The example array of seed 002's batch method `method` (`registrationBatch`, ...), as printed.
 pub fn seed_002_batch_example(method: &str) -> String {
-    let text = seed_text("002_2bbc4d17c9fad048.txt");
-    let marker = format!("End-point: https://tracker-s2s.my.com/v1/{method}/?idApp=XXX");
-    let at = text
-        .find(&marker)
-        .unwrap_or_else(|| panic!("seed 002 has no {method}"));
-    balanced(&text, at, b'[', b']').to_string()
+    fixture(&format!("002_s2s/{method}.json"))
 }
 
 /// The `nth` (from 0) "Sample JSON" of seed 003, as printed (neither is valid JSON as written).
 pub fn seed_003_sample(nth: usize) -> String {
-    let text = seed_text("003_b1327db4550c5af7.txt");
-    let (at, _) = text
-        .match_indices("Sample JSON:")
-        .nth(nth)
-        .unwrap_or_else(|| panic!("seed 003 has no sample {nth}"));
-    balanced(&text, at, b'[', b']').to_string()
+    match nth {
+        0 => fixture("003_activity/sample_single.as_printed.json"),
+        1 => fixture("003_activity/sample_bulk.as_printed.json"),
+        _ => panic!("seed 003 has no sample {nth}"),
+    }
 }

@@ -8,7 +8,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::ClientConfig;
 use tributary_schemas::{NormalizedBatch, NormalizedEvent};
-use tributary_tests::{seed_000_json, seed_path, Pipeline};
+use tributary_tests::{seed_000_json, seed_000_xml, Pipeline};
 
 /// Read normalized events from `topic` until `want` arrived or `timeout` passed.
 async fn normalized_events(
@@ -70,13 +70,6 @@ impl Client {
         );
         status
     }
-}
-
-fn seed_000_xml() -> String {
-    let text = std::fs::read_to_string(seed_path("000_ce11c2da22697c2b.txt")).unwrap();
-    let start = text.find("<AnalyticsEventBatchReq").unwrap();
-    let end = text.find("</AnalyticsEventBatchReq>").unwrap() + "</AnalyticsEventBatchReq>".len();
-    text[start..end].to_string()
 }
 
 const LEAD: &str = r#"{"customer_id": "customer_id", "lead_id": "ID", "user_id": "current user ID",

@@ -21,10 +21,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tributary_gateway::config::{GatewayConfig, TenantsConfig};
 use tributary_gateway::credentials::Credentials;
-use tributary_gateway::families::{activity, crm, mobile_batch, s2s};
 use tributary_gateway::publish::MemoryPublisher;
 use tributary_gateway::{serve, Gateway};
 use tributary_service::Shutdown;
+use tributary_wire::{activity, crm, mobile_batch, s2s};
 
 const S2S_TOKEN: &str = "skjdfASFasf03asdffar3asJHB32r";
 const ACTIVITY_KEY: &str = "demo-netcore-key";

@@ -77,6 +77,18 @@ pub enum GeoProblem {
     NullIsland,
 }
 
+impl GeoProblem {
+    /// Low-cardinality code for metrics (`tributary_enricher_fields_dropped_total`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            GeoProblem::Incomplete => "incomplete",
+            GeoProblem::NotFinite => "not_finite",
+            GeoProblem::OutOfRange => "out_of_range",
+            GeoProblem::NullIsland => "null_island",
+        }
+    }
+}
+
 /// Keep a latitude/longitude pair only if it is a usable position.
 ///
 /// Both must be present, finite and within -90..=90 / -180..=180; otherwise both are dropped

@@ -304,12 +304,10 @@ fn is_hex(s: &str) -> bool {
 /// Every identifier an event may carry, as sent (the caller does not need to clean them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IdentityCandidates<'a> {
-    /// Explicit user id: mobile batch `user_id`, CRM `user_id`.
+    /// Explicit user id: mobile batch `user_id`, CRM `user_id`, S2S `customUserId`.
     pub user_id: Option<&'a str>,
     /// Netcore `identity`: the contact's e-mail, mobile or customer id.
     pub identity: Option<&'a str>,
-    /// S2S `customUserId`.
-    pub custom_user_id: Option<&'a str>,
     pub instance_id: Option<&'a str>,
     pub idfa: Option<&'a str>,
     pub gaid: Option<&'a str>,
@@ -330,7 +328,7 @@ pub struct UserKey {
 
 /// Choose the event's user key: the first usable candidate in this order.
 ///
-/// 1. `user_id`, `identity`, `custom_user_id` — the tenant's own user ids. The key is the id
+/// 1. `user_id` (S2S `customUserId` included), `identity` — the tenant's own user ids. The key is the id
 ///    itself (trimmed; an `identity` that is an e-mail is lowercased), so the same user id
 ///    sent through different APIs of one tenant joins up.
 /// 2. device ids `instance_id`, `idfa`, `gaid`, `ios_vendor_id`, `android_id`, `lvid` —
@@ -360,12 +358,6 @@ pub fn pick_user_key(c: &IdentityCandidates<'_>, event_uid: &str) -> UserKey {
         return UserKey {
             key,
             kind: "identity",
-        };
-    }
-    if let Some(id) = usable(c.custom_user_id) {
-        return UserKey {
-            key: id.to_string(),
-            kind: "custom_user_id",
         };
     }
     let devices = [
@@ -636,7 +628,6 @@ mod tests {
                 IdentityCandidates {
                     user_id: Some("7"),
                     identity: Some("x@y.com"),
-                    custom_user_id: Some("1111"),
                     idfa: Some(idfa),
                     ..Default::default()
                 },
@@ -664,16 +655,16 @@ mod tests {
             (
                 IdentityCandidates {
                     user_id: Some("0"),
-                    custom_user_id: Some("1111"),
+                    identity: Some("1111"),
                     lvid: Some(zero_lvid),
                     ..Default::default()
                 },
                 "1111",
-                "custom_user_id",
+                "identity",
             ),
             (
                 IdentityCandidates {
-                    custom_user_id: Some(""),
+                    user_id: Some(""),
                     instance_id: Some("00000000-0000-0000-0000-000000000000"),
                     idfa: Some(idfa),
                     ..Default::default()

@@ -1,13 +1,16 @@
-//! Pure normalization rules of the enricher: no I/O besides opening a GeoIP database, no clock,
-//! no logging. Each function takes what a client sent and returns the canonical value that goes
-//! into `NormalizedEvent`, or the reason it could not (which the caller records as a flag or,
-//! when the event cannot be kept, as the DLQ reason).
+//! Normalization rules of the enricher: no I/O besides opening a GeoIP database, no clock, no
+//! logging. Each function takes what a client sent and returns the canonical value that goes
+//! into `NormalizedEvent`, or the reason it could not; [`event`] records that reason as a time
+//! flag, a dropped-field count (`tributary_enricher_fields_dropped_total`) or, when the event
+//! cannot be kept, the DLQ reason.
 //!
 //! - [`identity`]: e-mail, phone (E.164), device ids, the event's user key, PII hashing.
 //! - [`time`]: epoch numbers of any unit, timestamp strings, clock-skew correction.
 //! - [`geo`]: country names/codes to ISO 3166-1 alpha-2, lat/long checks, IP geolocation.
 //! - [`revenue`]: ISO 4217 currency codes and exact decimal amounts.
+//! - [`event`]: one event's draft through all of the above, as every source shares them.
 
+pub mod event;
 pub mod geo;
 pub mod identity;
 pub mod revenue;

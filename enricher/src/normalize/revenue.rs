@@ -153,19 +153,6 @@ pub fn amount_text(amount: Decimal) -> String {
     normalized.to_string()
 }
 
-/// Parse an amount given as a JSON number or string value (`1.99` or `"1.99"`); other JSON
-/// types are not amounts.
-pub fn parse_amount_json(value: &serde_json::Value) -> Result<Decimal, AmountError> {
-    match value {
-        serde_json::Value::Number(n) => parse_amount(&n.to_string()),
-        serde_json::Value::String(s) => parse_amount(s),
-        serde_json::Value::Null => Err(AmountError::Empty),
-        other => Err(AmountError::NotANumber(
-            other.to_string().chars().take(32).collect(),
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,26 +260,6 @@ mod tests {
         ];
         for (raw, want) in bad {
             assert_eq!(parse_amount(raw).as_ref(), Err(want), "input {raw:?}");
-        }
-    }
-
-    #[test]
-    fn json_amounts() {
-        use serde_json::json;
-        let cases: &[(serde_json::Value, Result<&str, ()>)] = &[
-            (json!(1.99), Ok("1.99")),
-            (json!(10.99), Ok("10.99")),
-            (json!(0), Ok("0")),
-            (json!(250), Ok("250")),
-            (json!("1.99"), Ok("1.99")),
-            (json!(-1), Err(())),
-            (json!(true), Err(())),
-            (json!(null), Err(())),
-            (json!({"amount": 1}), Err(())),
-        ];
-        for (value, want) in cases {
-            let got = parse_amount_json(value).map(amount_text).map_err(|_| ());
-            assert_eq!(got.as_deref(), want.as_deref(), "input {value}");
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone};
 use chrono_tz::Tz;
+use tributary_wire::time::{self as wire_time, ClientTime};
 
 /// Epoch numbers below this are seconds: 1e11 s is the year 5138, while 1e11 ms is only
 /// 1973-03-03, before any event this pipeline will see.
@@ -81,16 +82,12 @@ pub struct ParsedTime {
     pub date_only: bool,
 }
 
-/// Parse a timestamp string as clients send it.
-///
-/// Accepted, after trimming:
-/// - epoch numbers, with or without a fractional part (`1580213208`, `"1580213208.5"`,
-///   `1580213208123`), unit by magnitude as in [`epoch_to_millis`];
-/// - ISO 8601 / RFC 3339: `2021-12-29T12:06:28Z`, `2021-12-29T06:12:28+05:30`, `+0530`,
-///   `+05`, fractional seconds, `T` or a space between date and time, minutes-only times,
-///   a trailing ` UTC`/` GMT`; without an offset (`2020-04-28T16:47:37`, Apex's
-///   `String.valueOf(Datetime)` form `2018-09-03 17:06:05`) it is local time in
-///   `default_zone`;
+/// Parse a timestamp string as clients send it, where the API takes free text (the CRM
+/// family's local-time strings): every form of the one time reader, `tributary_wire::time`
+/// (epoch numbers of any unit and fraction; ISO 8601 / RFC 3339 with `Z`, `±hh:mm`, `±hhmm`,
+/// `±hh`, ` UTC`, any fraction, `T` or a space, a leap second; zoneless is local time in
+/// `default_zone`, as Apex's `String.valueOf(Datetime)` form `2018-09-03 17:06:05`), and,
+/// for free text only:
 /// - a date alone (`2020-04-28`): local midnight in `default_zone`, `date_only` set;
 /// - RFC 2822 (`Mon, 03 Sep 2018 17:06:05 +0530`, JavaScript's `toUTCString()`);
 /// - JavaScript `Date.toString()`: `Mon Sep 03 2018 17:06:05 GMT+0530 (India Standard Time)`;
@@ -109,16 +106,28 @@ pub fn parse_timestamp(raw: &str, default_zone: Tz) -> Result<ParsedTime, TimeEr
         return Err(TimeError::Empty);
     }
     let unrecognized = || TimeError::Unrecognized(s.chars().take(64).collect());
-
-    if let Some(millis) = parse_epoch_text(s) {
-        return millis.map(|millis| ParsedTime {
-            millis,
-            had_zone: true,
-            date_only: false,
-        });
+    match wire_time::read_text(s) {
+        Ok(time) => {
+            return resolve(time, default_zone).map(|(millis, had_zone)| ParsedTime {
+                millis,
+                had_zone,
+                date_only: false,
+            })
+        }
+        Err(wire_time::TimeError::Negative(_)) => return Err(TimeError::Negative),
+        Err(wire_time::TimeError::OutOfRange(_)) => return Err(TimeError::OutOfRange),
+        Err(wire_time::TimeError::NotATime(_)) => {}
+        Err(_) => return Err(unrecognized()),
     }
-    if starts_with_iso_date(s) {
-        return parse_iso(s, default_zone).ok_or_else(unrecognized)?;
+    if let Some(date) = s.get(..10).filter(|_| s.len() == 10) {
+        if let Ok(date) = NaiveDate::parse_from_str(date, "%Y-%m-%d") {
+            let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
+            return local_to_utc(midnight, default_zone).map(|millis| ParsedTime {
+                millis,
+                had_zone: false,
+                date_only: true,
+            });
+        }
     }
     if let Ok(dt) = DateTime::parse_from_rfc2822(s) {
         return Ok(zoned(dt.timestamp_millis()));
@@ -136,102 +145,21 @@ pub fn parse_timestamp(raw: &str, default_zone: Tz) -> Result<ParsedTime, TimeEr
     Err(unrecognized())
 }
 
+/// A client time read by the wire reader, as epoch milliseconds: a zoneless one is read in
+/// `zone`. The flag says whether the client named the instant itself.
+pub fn resolve(time: ClientTime, zone: Tz) -> Result<(i64, bool), TimeError> {
+    match time {
+        ClientTime::Instant(millis) => Ok((millis, true)),
+        ClientTime::Local(naive) => local_to_utc(naive, zone).map(|millis| (millis, false)),
+    }
+}
+
 fn zoned(millis: i64) -> ParsedTime {
     ParsedTime {
         millis,
         had_zone: true,
         date_only: false,
     }
-}
-
-/// `1580213208`, `1580213208.123`: `None` when `s` is not a plain decimal number.
-fn parse_epoch_text(s: &str) -> Option<Result<i64, TimeError>> {
-    let (int_part, frac_part) = match s.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (s, None),
-    };
-    let digits_only = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
-    let int_digits = int_part.strip_prefix('-').unwrap_or(int_part);
-    if !digits_only(int_digits) || !frac_part.is_none_or(digits_only) {
-        return None;
-    }
-    if int_part.starts_with('-') {
-        return Some(Err(TimeError::Negative));
-    }
-    let Ok(n) = int_digits.parse::<i64>() else {
-        return Some(Err(TimeError::OutOfRange));
-    };
-    let whole = match epoch_to_millis(n) {
-        Ok(ms) => ms,
-        Err(e) => return Some(Err(e)),
-    };
-    // A fraction matters only for seconds: milliseconds and finer already are exact enough.
-    let frac_ms = match frac_part {
-        Some(f) if n < SECONDS_BELOW => {
-            let first3: String = f.chars().chain("000".chars()).take(3).collect();
-            first3.parse::<i64>().unwrap_or(0)
-        }
-        _ => 0,
-    };
-    Some(Ok(whole + frac_ms))
-}
-
-fn starts_with_iso_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() >= 10
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && b[4] == b'-'
-        && b[5..7].iter().all(u8::is_ascii_digit)
-        && b[7] == b'-'
-        && b[8..10].iter().all(u8::is_ascii_digit)
-}
-
-/// ISO 8601 / RFC 3339 forms; `None` if it is not one.
-fn parse_iso(s: &str, zone: Tz) -> Option<Result<ParsedTime, TimeError>> {
-    if s.len() == 10 {
-        let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
-        let naive = date.and_hms_opt(0, 0, 0)?;
-        return Some(local_to_utc(naive, zone).map(|millis| ParsedTime {
-            millis,
-            had_zone: false,
-            date_only: true,
-        }));
-    }
-    // Date, one separator (T, t or space), then the time and an optional zone.
-    let sep = s.as_bytes()[10];
-    if !matches!(sep, b'T' | b't' | b' ') {
-        return None;
-    }
-    let mut text = format!("{}T{}", &s[..10], s[11..].trim_start());
-    for suffix in [" UTC", " GMT", " Z", "Z", "z"] {
-        let tail = text
-            .len()
-            .checked_sub(suffix.len())
-            .and_then(|start| text.get(start..));
-        if tail.is_some_and(|tail| tail.eq_ignore_ascii_case(suffix)) {
-            text.truncate(text.len() - suffix.len());
-            text.push_str("+00:00");
-            break;
-        }
-    }
-    // An offset may be separated by a space (`2018-09-03 17:06:05 +05:30`).
-    let text = text.replacen(" +", "+", 1).replacen(" -", "-", 1);
-
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M%#z"] {
-        if let Ok(dt) = DateTime::parse_from_str(&text, fmt) {
-            return Some(Ok(zoned(dt.timestamp_millis())));
-        }
-    }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
-        if let Ok(naive) = NaiveDateTime::parse_from_str(&text, fmt) {
-            return Some(local_to_utc(naive, zone).map(|millis| ParsedTime {
-                millis,
-                had_zone: false,
-                date_only: false,
-            }));
-        }
-    }
-    None
 }
 
 /// JavaScript `Date.prototype.toString()`:

@@ -1,12 +1,12 @@
 //! Seed 003 (Netcore-style activity upload) to drafts of canonical events. A timestamp sent
 //! without a zone is read in the tenant's zone (UTC unless configured).
 
-use tributary_gateway::families::activity::{self, Activity};
 use tributary_schemas::RawBatch;
+use tributary_wire::activity::{self, Activity};
 
-use super::context::{PiiKind, TenantRules};
 use super::{base_event, json_text, uid_from_content, Draft, EventFailure, Pii, SplitError};
 use crate::normalize::time;
+use crate::tenants::{PiiKind, TenantRules};
 
 pub fn drafts(
     batch: &RawBatch,
@@ -23,14 +23,7 @@ pub fn drafts(
 
 /// Takes the activity by value: its strings and source fields move into the draft uncopied.
 fn draft(batch: &RawBatch, index: usize, a: Activity, rules: &TenantRules) -> Draft {
-    let client_time_ms = if a.timestamp_has_zone {
-        Some(a.timestamp_utc().timestamp_millis())
-    } else {
-        time::parse_timestamp(&a.timestamp_raw, rules.zone)
-            .map(|t| t.millis)
-            .ok()
-            .or(Some(a.timestamp_utc().timestamp_millis()))
-    };
+    let client_time = time::resolve(a.timestamp, rules.zone);
     let mut out = base_event(batch, index);
     out.event_uid = uid_from_content(&batch.tenant, &batch.source, &a.raw);
     out.event_name = a.activity_name;
@@ -65,8 +58,8 @@ fn draft(batch: &RawBatch, index: usize, a: Activity, rules: &TenantRules) -> Dr
     Draft {
         event: out,
         source_fields: a.raw,
-        client_time_ms,
-        time_unparsed: false,
+        client_time_ms: client_time.as_ref().ok().map(|(ms, _)| *ms),
+        time_unparsed: client_time.is_err(),
         phone_hint: None,
         pii,
     }

@@ -3,12 +3,12 @@
 //! batch exactly as the gateway's 201 response showed them.
 
 use serde_json::Value;
-use tributary_gateway::families::crm::{self, CrmEvent, Resource};
 use tributary_schemas::{RawBatch, Source};
+use tributary_wire::crm::{self, CrmEvent, Resource};
 
-use super::context::TenantRules;
 use super::{base_event, json_text, uid_from_client_id, Draft, EventFailure, SplitError};
 use crate::normalize::time;
+use crate::tenants::TenantRules;
 
 pub fn drafts(
     batch: &RawBatch,

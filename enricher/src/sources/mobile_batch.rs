@@ -1,11 +1,12 @@
 //! Seed 000 (mobile/web analytics batch) to drafts of canonical events.
 
-use tributary_gateway::families::mobile_batch::{self, AnalyticsEvent, Format};
 use tributary_schemas::RawBatch;
+use tributary_wire::mobile_batch::{AnalyticsEvent, Format, MobileBatch};
+use tributary_wire::WireFormat;
 
-use super::context::PiiKind;
 use super::{base_event, json_text, uid_from_client_id, Draft, EventFailure, Pii, SplitError};
 use crate::normalize::time;
+use crate::tenants::{PiiKind, TenantRules};
 
 const PII: &[Pii] = &[
     Pii {
@@ -25,34 +26,36 @@ const PII: &[Pii] = &[
 pub fn drafts(
     batch: &RawBatch,
     body: &[u8],
+    rules: &TenantRules,
 ) -> Result<Vec<Result<Draft, EventFailure>>, SplitError> {
     let content_type = Some(batch.content_type.as_str()).filter(|s| !s.is_empty());
-    let format = Format::from_content_type(content_type)
-        .ok_or_else(|| SplitError::InvalidBody(format!("content type {:?}", batch.content_type)))?;
-    let events = mobile_batch::parse(format, body).map_err(|failures| {
-        SplitError::InvalidBody(
-            failures
-                .iter()
-                .map(|f| f.reason.as_str())
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    })?;
+    let events = Format::for_content_type(content_type)
+        .and_then(|format| MobileBatch::parse(format, body))
+        .map_err(|error| {
+            SplitError::InvalidBody(
+                error
+                    .failures()
+                    .iter()
+                    .map(|f| f.reason.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
     Ok(events
         .into_iter()
         .enumerate()
-        .map(|(index, event)| Ok(draft(batch, index, event)))
+        .map(|(index, event)| Ok(draft(batch, index, event, rules)))
         .collect())
 }
 
 /// Takes the event by value: its strings and source fields move into the draft uncopied.
-fn draft(batch: &RawBatch, index: usize, e: AnalyticsEvent) -> Draft {
+fn draft(batch: &RawBatch, index: usize, e: AnalyticsEvent, rules: &TenantRules) -> Draft {
     let mut out = base_event(batch, index);
     out.event_uid = uid_from_client_id(&batch.tenant, &batch.source, &e.event_id);
     out.event_id = Some(e.event_id);
     out.event_name = e.event_name;
     out.event_category = e.event_category;
-    out.client_time_raw = Some(e.timestamp_utc.to_string());
+    out.client_time_raw = Some(e.timestamp_raw);
     out.session_id = e.session_id;
     out.platform = e.source;
     out.user_id = e.user_id.map(|id| id.to_string());
@@ -77,8 +80,8 @@ fn draft(batch: &RawBatch, index: usize, e: AnalyticsEvent) -> Draft {
         .as_ref()
         .map(json_text)
         .unwrap_or_else(|| "{}".into());
-    let (client_time_ms, time_unparsed) = match time::epoch_to_millis(e.timestamp_utc) {
-        Ok(ms) => (Some(ms), false),
+    let (client_time_ms, time_unparsed) = match time::resolve(e.timestamp_utc, rules.zone) {
+        Ok((ms, _)) => (Some(ms), false),
         Err(_) => (None, true),
     };
     Draft {

@@ -1,22 +1,21 @@
 //! Splitting one accepted request (`RawBatch`) into canonical events, one module per API
-//! family. Each reuses the gateway's own parser for its family, so the enricher reads a body
-//! exactly as the gateway validated it; `finish` then applies the rules every source shares
-//! (event time, identities, geo, PII hashing).
+//! family. Each runs its family's `tributary_wire` parser, the same one the gateway validated
+//! the body with, and maps every event to a `Draft`; `normalize::event::normalize` then
+//! applies the rules every source shares (event time, identities, geo, PII hashing).
 
 pub mod activity;
 pub mod crm;
 pub mod mobile_batch;
 pub mod s2s;
 
-mod context;
-mod finish;
-
-pub use context::{NormalizeContext, TenantRules};
-pub use finish::{finish, Draft, Pii};
+pub use crate::normalize::event::{Draft, EventFailure, Outcome, Pii};
+pub use crate::tenants::{NormalizeContext, TenantRules};
 
 use serde_json::{Map, Value};
 use tributary_schemas::{Family, NormalizedEvent, RawBatch, Source};
 use uuid::Uuid;
+
+use crate::normalize;
 
 /// Namespace of every `event_uid` (UUIDv5).
 const EVENT_UID_NAMESPACE: Uuid = Uuid::from_u128(0x6a1e_6b0c_3f2d_4c55_9a7e_0d2b_5e8f_7c31);
@@ -43,19 +42,6 @@ impl SplitError {
     }
 }
 
-/// One event that parsed but cannot be normalized (e.g. a currency ISO 4217 does not know).
-#[derive(Debug, Clone, PartialEq)]
-pub struct EventFailure {
-    pub reason: &'static str,
-    pub detail: String,
-    pub event_uid: String,
-    /// The event's source fields as sent.
-    pub raw: Map<String, Value>,
-}
-
-/// What one event became.
-pub type Outcome = Result<NormalizedEvent, EventFailure>;
-
 /// Split and normalize every event of `batch`.
 pub fn split(batch: &RawBatch, ctx: &NormalizeContext) -> Result<Vec<Outcome>, SplitError> {
     let source: Source = batch
@@ -67,14 +53,14 @@ pub fn split(batch: &RawBatch, ctx: &NormalizeContext) -> Result<Vec<Outcome>, S
         .map_err(|e| SplitError::BodyEncoding(e.to_string()))?;
     let rules = ctx.rules(&batch.tenant);
     let drafts = match source.family() {
-        Family::MobileBatch => mobile_batch::drafts(batch, &body)?,
+        Family::MobileBatch => mobile_batch::drafts(batch, &body, &rules)?,
         Family::Crm => crm::drafts(batch, source, &body, &rules)?,
-        Family::S2s => s2s::drafts(batch, source, &body)?,
+        Family::S2s => s2s::drafts(batch, source, &body, &rules)?,
         Family::Activity => activity::drafts(batch, &body, &rules)?,
     };
     Ok(drafts
         .into_iter()
-        .map(|draft| draft.and_then(|d| finish(d, ctx, &rules)))
+        .map(|draft| draft.and_then(|d| normalize::event::normalize(d, ctx, &rules)))
         .collect())
 }
 

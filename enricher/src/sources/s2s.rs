@@ -6,15 +6,15 @@
 //! through `customEvent` and retried through `customEventBatch` is still one event.
 
 use serde_json::{Map, Value};
-use tributary_gateway::families::s2s::{self, Method, S2sEvent};
 use tributary_schemas::{RawBatch, Source};
+use tributary_wire::s2s::{self, Method, S2sEvent};
 
-use super::context::PiiKind;
 use super::{
     base_event, json_text, uid_from_client_id, uid_from_content, uid_from_position, Draft,
     EventFailure, Pii, SplitError,
 };
-use crate::normalize::revenue;
+use crate::normalize::{revenue, time};
+use crate::tenants::{PiiKind, TenantRules};
 
 const PII: &[Pii] = &[
     Pii {
@@ -31,6 +31,7 @@ pub fn drafts(
     batch: &RawBatch,
     source: Source,
     body: &[u8],
+    rules: &TenantRules,
 ) -> Result<Vec<Result<Draft, EventFailure>>, SplitError> {
     let (method, is_batch) = Method::from_source(source)
         .ok_or_else(|| SplitError::UnknownSource(batch.source.clone()))?;
@@ -39,7 +40,7 @@ pub fn drafts(
     Ok(events
         .into_iter()
         .enumerate()
-        .map(|(index, event)| draft(batch, method, index, event))
+        .map(|(index, event)| draft(batch, method, index, event, rules))
         .collect())
 }
 
@@ -52,6 +53,7 @@ fn draft(
     method: Method,
     index: usize,
     e: S2sEvent,
+    rules: &TenantRules,
 ) -> Result<Draft, EventFailure> {
     let mut out = base_event(batch, index);
     let id_source = method.source(false).as_str();
@@ -104,11 +106,15 @@ fn draft(
             .collect();
         out.properties = json_text(&map);
     }
+    let client_time = e.event_timestamp.map(|t| time::resolve(t, rules.zone));
     let mut draft = Draft {
         event: out,
         source_fields: e.raw,
-        client_time_ms: e.event_timestamp.map(|s| i64::from(s) * 1000),
-        time_unparsed: false,
+        client_time_ms: client_time
+            .as_ref()
+            .and_then(|t| t.as_ref().ok())
+            .map(|(ms, _)| *ms),
+        time_unparsed: client_time.as_ref().is_some_and(|t| t.is_err()),
         phone_hint: None,
         pii: PII.to_vec(),
     };

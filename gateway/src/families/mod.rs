@@ -1,11 +1,12 @@
-//! The four API families of `shared/seeds/`, each with the same shape:
-//! `parse` (wire format -> typed events, also used by the enricher), `accept` (validate and
-//! authenticate one HTTP request -> `Accepted`), `transport_error` (the family's own error
-//! body for problems found before its parser runs), and `BODY_LIMIT`.
+//! The four API families over HTTP, one folder each of the same shape: `mod.rs` (`accept`:
+//! authenticate and validate one request -> [`Accepted`], and `transport_error`), `reply.rs`
+//! (the family's error bodies, mapped from its `tributary_wire` error enum in one place) and
+//! `tests.rs`. Each registers one [`FamilyRoute`] in [`FAMILIES`]: routing, body limits,
+//! accepting and error rendering all read that table, so a fifth family is one folder and
+//! one line there. Parsing and validation live in `tributary_wire`.
 
 pub mod activity;
 pub mod crm;
-pub mod fields;
 pub mod mobile_batch;
 pub mod s2s;
 
@@ -20,6 +21,34 @@ use tributary_schemas::Source;
 use crate::credentials::Credentials;
 
 pub type HttpResponse = hyper::Response<Full<Bytes>>;
+
+/// Every family the gateway serves, in routing order (the S2S family's `/vN/<method>` pattern
+/// is the widest, so it is last).
+pub const FAMILIES: &[FamilyRoute] =
+    &[mobile_batch::ROUTE, crm::ROUTE, activity::ROUTE, s2s::ROUTE];
+
+/// What the HTTP edge needs of one family.
+pub struct FamilyRoute {
+    /// Low-cardinality name for metrics and logs (`mobile_batch`, `crm`, `s2s`, `activity`).
+    pub label: &'static str,
+    /// Whether this family serves `path` (lowercased, without a trailing `/`).
+    pub owns: fn(&str) -> bool,
+    /// Largest body in bytes, as sent or after inflation (each document's limit).
+    pub body_limit: usize,
+    /// The family answers a non-`POST` itself, in its own order of checks (S2S); otherwise
+    /// the edge answers 405 before reading the body.
+    pub checks_http_method: bool,
+    /// Authenticate and validate one request.
+    pub accept: AcceptFn,
+    /// The family's error body for problems found before `accept` runs.
+    pub transport_error: fn(&TransportError) -> HttpResponse,
+}
+
+/// A family's `accept`: the request is published and answered with `Accepted::reply`, or
+/// refused with the family's own error response (boxing it would buy nothing on this path).
+#[allow(clippy::result_large_err)]
+pub type AcceptFn =
+    fn(&AcceptContext<'_>, &RequestParts<'_>, &[u8]) -> Result<Accepted, HttpResponse>;
 
 /// What a family sees of an HTTP request besides its body.
 #[derive(Debug)]

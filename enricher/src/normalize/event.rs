@@ -1,13 +1,26 @@
-//! The rules every source shares, applied to a family's draft: event time with skew
+//! Per-event normalization: the rules every source shares, applied to a family's draft: event time with skew
 //! correction and clamping, identities (device ids, e-mail, E.164 phone, user_key), geo
 //! (ISO country, lat/long checks, GeoIP fill-in), and per-tenant PII hashing.
 
 use serde_json::{Map, Value};
 use tributary_schemas::NormalizedEvent;
 
-use super::context::{NormalizeContext, PiiKind, TenantRules};
-use super::{json_text, EventFailure, Outcome};
 use crate::normalize::{geo, identity, time};
+use crate::sources::json_text;
+use crate::tenants::{NormalizeContext, PiiKind, TenantRules};
+
+/// One event that parsed but cannot be normalized (e.g. a currency ISO 4217 does not know).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventFailure {
+    pub reason: &'static str,
+    pub detail: String,
+    pub event_uid: String,
+    /// The event's source fields as sent.
+    pub raw: Map<String, Value>,
+}
+
+/// What one event became.
+pub type Outcome = Result<NormalizedEvent, EventFailure>;
 
 /// A source field holding PII, so hashing can scrub it from `raw` as well.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +58,7 @@ impl Draft {
 }
 
 /// Apply the shared rules and produce the canonical event.
-pub fn finish(mut draft: Draft, ctx: &NormalizeContext, rules: &TenantRules) -> Outcome {
+pub fn normalize(mut draft: Draft, ctx: &NormalizeContext, rules: &TenantRules) -> Outcome {
     apply_time(&mut draft);
     apply_devices(&mut draft.event);
     apply_contacts(&mut draft);
@@ -56,7 +69,6 @@ pub fn finish(mut draft: Draft, ctx: &NormalizeContext, rules: &TenantRules) -> 
         &identity::IdentityCandidates {
             user_id: e.user_id.as_deref(),
             identity: e.identity.as_deref(),
-            custom_user_id: None,
             instance_id: e.instance_id.as_deref(),
             idfa: e.idfa.as_deref(),
             gaid: e.gaid.as_deref(),
@@ -129,7 +141,10 @@ fn apply_geo(e: &mut NormalizedEvent, ctx: &NormalizeContext) {
             None => e.country_raw = geo::tidy(&raw),
         }
     }
-    let (lat, lon, _problem) = geo::check_lat_long(e.latitude, e.longitude);
+    let (lat, lon, problem) = geo::check_lat_long(e.latitude, e.longitude);
+    if let Some(problem) = problem {
+        crate::metrics::field_dropped("lat_long", problem.code());
+    }
     e.latitude = lat;
     e.longitude = lon;
     e.geo_source = lat.map(|_| "client".to_string());

@@ -1,4 +1,5 @@
-//! Settings that shape normalization, resolved once at start and per tenant.
+//! Tenant rules: the settings that shape normalization (time zone, PII hashing and its salt,
+//! the GeoIP database), resolved once at start from `[enricher]` config and per tenant.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;

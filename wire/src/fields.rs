@@ -1,6 +1,11 @@
 //! Reading JSON fields the way the original services bound them: numbers sent as numeric
 //! strings and strings sent as numbers are both accepted (the seeds' own examples do this),
 //! `null` counts as absent, anything else is a type error naming what was expected.
+//!
+//! A JSON number taken as text keeps exactly the characters sent (`serde_json`'s
+//! `arbitrary_precision`): `7510383332886585625306` stays those 22 digits, never
+//! `7.510383332886586e21`. An integer field refuses a number beyond its range rather than
+//! round it.
 
 use serde_json::Value;
 
@@ -18,14 +23,17 @@ pub fn string(value: Option<&Value>) -> Result<Option<String>, FieldProblem> {
     }
 }
 
-/// An integer field, as a JSON integer or a string of one (`"38"`).
+/// An integer field, as a JSON integer or a string of one (`"38"`). Integral floats (`25.0`)
+/// count; an integer beyond `i64` is "out of range", never rounded.
 pub fn integer(value: Option<&Value>) -> Result<Option<i64>, FieldProblem> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => Ok(Some(i)),
-            (None, Some(_), _) => Err("is out of range".into()),
-            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
+        Some(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Ok(Some(i)),
+            _ if is_integer_text(&n.to_string()) => {
+                Err(format!("is out of range (at most 19 digits), got {n}"))
+            }
+            (_, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
             _ => Err("must be an integer".into()),
         },
         Some(Value::String(s)) => {
@@ -39,6 +47,12 @@ pub fn integer(value: Option<&Value>) -> Result<Option<i64>, FieldProblem> {
         }
         Some(_) => Err("must be an integer".into()),
     }
+}
+
+/// `-?[0-9]+`: the text of a JSON integer, however long.
+pub fn is_integer_text(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A number field, as a JSON number or a string of one (`"1.99"`). Non-finite values are refused.
@@ -81,6 +95,26 @@ pub fn object_type(value: Option<&Value>) -> Result<(), FieldProblem> {
     match value {
         None | Some(Value::Null) | Some(Value::Object(_)) => Ok(()),
         Some(_) => Err("must be an object".into()),
+    }
+}
+
+/// A value sent by the client, quoted, at most 64 characters of it (messages stay short).
+pub fn shown(text: &str) -> String {
+    match text.char_indices().nth(64) {
+        Some((cut, _)) => format!("{:?}...", &text[..cut]),
+        None => format!("{text:?}"),
+    }
+}
+
+/// The JSON type of a refused value, for messages.
+pub fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 
