@@ -32,6 +32,11 @@ pub struct GatewayConfig {
     pub max_inflated_bytes: usize,
     /// Concurrent connections served; more wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// Proxies (addresses or CIDR ranges, `10.0.0.0/8`) whose `X-Forwarded-For` / `Forwarded`
+    /// headers name the real sender. Empty by default: the TCP peer is the sender, and those
+    /// headers, which any client can write, are ignored (`sender.rs`).
+    #[serde(deserialize_with = "crate::sender::deserialize_proxies")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for GatewayConfig {
@@ -44,6 +49,7 @@ impl Default for GatewayConfig {
             body_timeout_ms: 30_000,
             max_inflated_bytes: 8 * 1024 * 1024,
             max_connections: 4096,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -244,12 +244,6 @@ async fn dispatch(
     let query = req.uri().query().map(str::to_string);
     let headers = req.headers().clone();
     let content_type = media_type(&req);
-    let timeout = Duration::from_millis(gateway.config.body_timeout_ms);
-    let limit = family.body_limit.min(gateway.config.max_inflated_bytes);
-    let body = match read_body(req, limit, timeout).await {
-        Ok(body) => body,
-        Err(error) => return endpoint.transport_error(&error),
-    };
     let parts = RequestParts {
         method: &method,
         path: &path,
@@ -263,6 +257,18 @@ async fn dispatch(
         credentials: &gateway.credentials,
         received_at,
         batch_id: &batch_id,
+    };
+    // What the family decides without the body (path, method, credentials) is answered
+    // before the body is read, decoded or inflated.
+    if let Err(rejection) = (family.before_body)(&ctx, &parts) {
+        metrics::observe_rejected(endpoint.label(), rejection.status().as_u16());
+        return rejection;
+    }
+    let timeout = Duration::from_millis(gateway.config.body_timeout_ms);
+    let limit = family.body_limit.min(gateway.config.max_inflated_bytes);
+    let body = match read_body(req, limit, timeout).await {
+        Ok(body) => body,
+        Err(error) => return endpoint.transport_error(&error),
     };
     let accepted = match (family.accept)(&ctx, &parts, &body) {
         Ok(accepted) => accepted,
@@ -278,7 +284,9 @@ async fn dispatch(
         tenant: accepted.tenant,
         received_at,
         request_id: request_id.to_string(),
-        client_ip: Some(peer.ip().to_string()),
+        client_ip: Some(
+            crate::sender::sender(peer.ip(), &headers, &gateway.config.trusted_proxies).to_string(),
+        ),
         user_agent: headers
             .get(USER_AGENT)
             .and_then(|v| v.to_str().ok())

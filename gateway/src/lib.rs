@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod publish;
 pub mod search;
+pub mod sender;
 
 use std::sync::Arc;
 use std::time::Duration;

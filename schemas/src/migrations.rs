@@ -49,6 +49,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "bi_views",
         sql: include_str!("../clickhouse/004_bi_views.sql"),
     },
+    Migration {
+        version: 6,
+        name: "request_metadata",
+        sql: include_str!("../clickhouse/006_request_metadata.sql"),
+    },
 ];
 
 #[cfg(test)]

@@ -165,7 +165,12 @@ pub struct NormalizedEvent {
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub geo_source: Option<String>,
+    /// The user's User-Agent (see the `.avsc`).
     pub user_agent: Option<String>,
+    /// Request metadata: who sent the request (TCP peer or trusted-proxy client).
+    pub sender_ip: Option<String>,
+    /// Request metadata: the request's User-Agent header.
+    pub sender_user_agent: Option<String>,
     pub screen_name: Option<String>,
     pub duration_seconds: Option<i64>,
     pub app_id: Option<String>,

@@ -209,6 +209,8 @@ fn apply_hashing(draft: &mut Draft, rules: &TenantRules) {
     hash(PiiKind::Phone, &mut e.phone);
     hash(PiiKind::Phone, &mut e.phone_raw);
     hash(PiiKind::Ip, &mut e.ip);
+    // The sender's address is the user's own for the mobile batch: hashed alike.
+    hash(PiiKind::Ip, &mut e.sender_ip);
     hash(PiiKind::Name, &mut e.name);
     // An identity that is an e-mail or phone number is that PII too.
     let identity_kind = match e.identity.as_deref() {

@@ -4,7 +4,7 @@
 use tributary_schemas::RawBatch;
 use tributary_wire::activity::{self, Activity};
 
-use super::{base_event, json_text, uid_from_content, Draft, EventFailure, Pii, SplitError};
+use super::{base_event, json_text, ContentUids, Draft, EventFailure, Pii, SplitError};
 use crate::normalize::time;
 use crate::tenants::{PiiKind, TenantRules};
 
@@ -14,18 +14,25 @@ pub fn drafts(
     rules: &TenantRules,
 ) -> Result<Vec<Result<Draft, EventFailure>>, SplitError> {
     let activities = activity::parse(body).map_err(|e| SplitError::InvalidBody(e.to_string()))?;
+    let mut uids = ContentUids::default();
     Ok(activities
         .into_iter()
         .enumerate()
-        .map(|(index, a)| Ok(draft(batch, index, a, rules)))
+        .map(|(index, a)| Ok(draft(batch, index, a, rules, &mut uids)))
         .collect())
 }
 
 /// Takes the activity by value: its strings and source fields move into the draft uncopied.
-fn draft(batch: &RawBatch, index: usize, a: Activity, rules: &TenantRules) -> Draft {
+fn draft(
+    batch: &RawBatch,
+    index: usize,
+    a: Activity,
+    rules: &TenantRules,
+    uids: &mut ContentUids,
+) -> Draft {
     let client_time = time::resolve(a.timestamp, rules.zone);
     let mut out = base_event(batch, index);
-    out.event_uid = uid_from_content(&batch.tenant, &batch.source, &a.raw);
+    out.event_uid = uids.uid(&batch.tenant, &batch.source, &a.raw);
     out.event_name = a.activity_name;
     out.app_id = Some(a.asset_id);
     out.platform = Some(a.activity_source.as_str().to_string());

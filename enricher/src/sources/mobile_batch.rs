@@ -63,9 +63,10 @@ fn draft(batch: &RawBatch, index: usize, e: AnalyticsEvent, rules: &TenantRules)
     out.phone_raw = e.mobile_number;
     out.screen_name = e.screen_name;
     out.duration_seconds = e.duration_seconds;
-    if e.ip.is_some() {
-        out.ip = e.ip;
-    }
+    // Users' devices call this API directly: the request is the user's where the event
+    // says nothing of its own.
+    out.ip = e.ip.or_else(|| batch.client_ip.clone());
+    out.user_agent = batch.user_agent.clone();
     // `country` names the country; `country_code` is sometimes the same as a code, sometimes
     // a calling code for the phone number: it feeds both where `country` is absent.
     let phone_hint = e.country_code.clone().or_else(|| e.country.clone());

@@ -11,6 +11,8 @@ pub mod s2s;
 pub use crate::normalize::event::{Draft, EventFailure, Outcome, Pii};
 pub use crate::tenants::{NormalizeContext, TenantRules};
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 use tributary_schemas::{Family, NormalizedEvent, RawBatch, Source};
 use uuid::Uuid;
@@ -70,12 +72,32 @@ pub fn uid_from_client_id(tenant: &str, source: &str, client_id: &str) -> String
     Uuid::new_v5(&EVENT_UID_NAMESPACE, name.as_bytes()).to_string()
 }
 
-/// `event_uid` of an event without a client id but with its own timestamp: a hash of its
-/// content, so a client's retry of the same request collapses.
-pub fn uid_from_content(tenant: &str, source: &str, raw: &Map<String, Value>) -> String {
-    let content = serde_json::to_string(raw).unwrap_or_default();
-    let name = format!("{tenant}\u{1f}{source}\u{1f}content\u{1f}{content}");
-    Uuid::new_v5(&EVENT_UID_NAMESPACE, name.as_bytes()).to_string()
+/// `event_uid`s of the events of one request that carry no client id but their own time: a
+/// hash of the event's content, so a client's retry of the same request collapses onto the
+/// same events. Identical items inside one request are distinct events (two identical
+/// `messageReceived` items are two messages): each is told apart by its occurrence among its
+/// identical items, in request order. The first occurrence keeps the plain content uid, so
+/// a single item, and uids stored before this rule, stay as they were.
+#[derive(Debug, Default)]
+pub struct ContentUids {
+    seen: HashMap<Uuid, usize>,
+}
+
+impl ContentUids {
+    /// The uid of the next event with content `raw` in this request.
+    pub fn uid(&mut self, tenant: &str, source: &str, raw: &Map<String, Value>) -> String {
+        let content = serde_json::to_string(raw).unwrap_or_default();
+        let name = format!("{tenant}\u{1f}{source}\u{1f}content\u{1f}{content}");
+        let first = Uuid::new_v5(&EVENT_UID_NAMESPACE, name.as_bytes());
+        let seen = self.seen.entry(first).or_insert(0);
+        let occurrence = *seen;
+        *seen += 1;
+        if occurrence == 0 {
+            return first.to_string();
+        }
+        let name = format!("{name}\u{1f}occurrence\u{1f}{occurrence}");
+        Uuid::new_v5(&EVENT_UID_NAMESPACE, name.as_bytes()).to_string()
+    }
 }
 
 /// `event_uid` of an event with neither id nor timestamp: tied to the request the gateway
@@ -85,7 +107,10 @@ pub fn uid_from_position(batch_id: &str, index: usize) -> String {
     Uuid::new_v5(&EVENT_UID_NAMESPACE, name.as_bytes()).to_string()
 }
 
-/// The fields every event of `batch` shares.
+/// The fields every event of `batch` shares. The request's address and User-Agent are
+/// request metadata (`sender_ip`, `sender_user_agent`): a server calling on behalf of its
+/// users is not the user. Only the mobile batch, which users' devices call directly, takes
+/// them as the user's `ip`/`user_agent`, and only where the event has none (DESIGN.md).
 pub fn base_event(batch: &RawBatch, index: usize) -> NormalizedEvent {
     NormalizedEvent {
         tenant: batch.tenant.clone(),
@@ -94,8 +119,8 @@ pub fn base_event(batch: &RawBatch, index: usize) -> NormalizedEvent {
         event_index: index as i32,
         received_at: batch.received_at,
         event_time: batch.received_at,
-        user_agent: batch.user_agent.clone(),
-        ip: batch.client_ip.clone(),
+        sender_ip: batch.client_ip.clone(),
+        sender_user_agent: batch.user_agent.clone(),
         properties: "{}".into(),
         raw: "{}".into(),
         ..Default::default()
@@ -253,14 +278,22 @@ mod tests {
         assert_ne!(a, uid_from_client_id("t", "activity.upload", "e1"));
         assert_ne!(uid_from_position("b", 0), uid_from_position("b", 1));
         let raw: Map<String, Value> = serde_json::from_str(r#"{"a":1}"#).unwrap();
-        assert_eq!(
-            uid_from_content("t", "s", &raw),
-            uid_from_content("t", "s", &raw)
-        );
         let other: Map<String, Value> = serde_json::from_str(r#"{"a":2}"#).unwrap();
-        assert_ne!(
-            uid_from_content("t", "s", &raw),
-            uid_from_content("t", "s", &other)
-        );
+        let request = |items: &[&Map<String, Value>]| {
+            let mut uids = ContentUids::default();
+            items
+                .iter()
+                .map(|raw| uids.uid("t", "s", raw))
+                .collect::<Vec<_>>()
+        };
+        // Identical items of one request are distinct; the request sent again maps onto the
+        // same uids; the first occurrence is the plain content uid.
+        let first = request(&[&raw, &other, &raw, &raw]);
+        assert_eq!(first, request(&[&raw, &other, &raw, &raw]));
+        let distinct: std::collections::HashSet<_> = first.iter().collect();
+        assert_eq!(distinct.len(), 4);
+        assert_eq!(first[0], request(&[&raw])[0]);
+        assert_eq!(first[1], request(&[&other])[0]);
+        assert_ne!(request(&[&raw])[0], request(&[&other])[0]);
     }
 }

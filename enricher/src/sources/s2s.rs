@@ -10,8 +10,8 @@ use tributary_schemas::{RawBatch, Source};
 use tributary_wire::s2s::{self, Method, S2sEvent};
 
 use super::{
-    base_event, json_text, uid_from_client_id, uid_from_content, uid_from_position, Draft,
-    EventFailure, Pii, SplitError,
+    base_event, json_text, uid_from_client_id, uid_from_position, ContentUids, Draft, EventFailure,
+    Pii, SplitError,
 };
 use crate::normalize::{revenue, time};
 use crate::tenants::{PiiKind, TenantRules};
@@ -37,10 +37,11 @@ pub fn drafts(
         .ok_or_else(|| SplitError::UnknownSource(batch.source.clone()))?;
     let events =
         s2s::parse(method, is_batch, body).map_err(|e| SplitError::InvalidBody(e.to_string()))?;
+    let mut uids = ContentUids::default();
     Ok(events
         .into_iter()
         .enumerate()
-        .map(|(index, event)| draft(batch, method, index, event, rules))
+        .map(|(index, event)| draft(batch, method, index, event, rules, &mut uids))
         .collect())
 }
 
@@ -54,12 +55,13 @@ fn draft(
     index: usize,
     e: S2sEvent,
     rules: &TenantRules,
+    uids: &mut ContentUids,
 ) -> Result<Draft, EventFailure> {
     let mut out = base_event(batch, index);
     let id_source = method.source(false).as_str();
     out.event_uid = match (&e.id_transaction, e.event_timestamp) {
         (Some(transaction), _) => uid_from_client_id(&batch.tenant, id_source, transaction),
-        (None, Some(_)) => uid_from_content(&batch.tenant, id_source, &e.raw),
+        (None, Some(_)) => uids.uid(&batch.tenant, id_source, &e.raw),
         (None, None) => uid_from_position(&batch.batch_id, index),
     };
     out.event_name = match (method, &e.custom_event_name) {
@@ -90,9 +92,7 @@ fn draft(
     out.gaid = e.gaid.clone();
     out.android_id = e.android_id.clone();
     out.lvid = e.lvid.clone();
-    if e.user_agent.is_some() {
-        out.user_agent = e.user_agent.clone();
-    }
+    out.user_agent = e.user_agent.clone();
     out.app_id = batch.attributes.get("idApp").cloned();
     out.platform = match (&e.lvid, &e.instance_id) {
         (Some(_), None) => Some("web".into()),

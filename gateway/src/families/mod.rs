@@ -38,10 +38,26 @@ pub struct FamilyRoute {
     /// The family answers a non-`POST` itself, in its own order of checks (S2S); otherwise
     /// the edge answers 405 before reading the body.
     pub checks_http_method: bool,
+    /// The checks that need no body (path, HTTP method, credentials), run before the body is
+    /// read: a refused request is answered without reading, inflating or parsing it.
+    pub before_body: BeforeBodyFn,
     /// Authenticate and validate one request.
     pub accept: AcceptFn,
     /// The family's error body for problems found before `accept` runs.
     pub transport_error: fn(&TransportError) -> HttpResponse,
+}
+
+/// A family's checks before the body.
+#[allow(clippy::result_large_err)]
+pub type BeforeBodyFn = fn(&AcceptContext<'_>, &RequestParts<'_>) -> Result<(), HttpResponse>;
+
+/// For a family that decides everything from the body.
+#[allow(clippy::result_large_err)]
+pub fn nothing_before_body(
+    _: &AcceptContext<'_>,
+    _: &RequestParts<'_>,
+) -> Result<(), HttpResponse> {
+    Ok(())
 }
 
 /// A family's `accept`: the request is published and answered with `Accepted::reply`, or

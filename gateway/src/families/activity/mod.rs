@@ -27,6 +27,7 @@ pub const ROUTE: FamilyRoute = FamilyRoute {
     owns: |path| path == "/v1/activity/upload",
     body_limit: ActivityUpload::BODY_LIMIT,
     checks_http_method: false,
+    before_body,
     accept,
     transport_error,
 };
@@ -71,6 +72,13 @@ pub fn authenticate<'c>(
     ctx.credentials
         .activity_tenant(key)
         .ok_or(AuthError::Invalid)
+}
+
+/// The API key is checked before the body is read (401 for a 5 MB upload costs nothing).
+fn before_body(ctx: &AcceptContext<'_>, req: &RequestParts<'_>) -> Result<(), HttpResponse> {
+    authenticate(ctx, req.headers)
+        .map(|_| ())
+        .map_err(reply::unauthorized)
 }
 
 /// Authenticate and validate one request; on success the gateway publishes it and answers

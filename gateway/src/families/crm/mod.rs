@@ -26,6 +26,7 @@ pub const ROUTE: FamilyRoute = FamilyRoute {
     owns: |path| Resource::from_path(path).is_some(),
     body_limit: Crm::BODY_LIMIT,
     checks_http_method: false,
+    before_body: super::nothing_before_body,
     accept,
     transport_error,
 };

@@ -23,6 +23,7 @@ pub const ROUTE: FamilyRoute = FamilyRoute {
     owns: |path| path == "/api/analytics/events",
     body_limit: mobile_batch::BODY_LIMIT,
     checks_http_method: false,
+    before_body: super::nothing_before_body,
     accept,
     transport_error,
 };

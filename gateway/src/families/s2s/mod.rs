@@ -58,6 +58,7 @@ pub const ROUTE: FamilyRoute = FamilyRoute {
     owns: is_s2s_path,
     body_limit: S2s::BODY_LIMIT,
     checks_http_method: true,
+    before_body,
     accept,
     transport_error,
 };
@@ -127,13 +128,19 @@ fn token(headers: &HeaderMap) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-/// Check one request in the order of the module documentation; on success the gateway publishes
-/// it and answers 200 `{"message":"OK"}`.
-pub fn accept(
-    ctx: &AcceptContext<'_>,
+/// What the checks before the body found.
+struct Checked<'c> {
+    method: Method,
+    batch: bool,
+    id_app: u64,
+    tenant: &'c str,
+}
+
+/// Checks 1 to 5 of the module documentation, which need no body.
+fn check_request<'c>(
+    ctx: &AcceptContext<'c>,
     req: &RequestParts<'_>,
-    body: &[u8],
-) -> Result<Accepted, HttpResponse> {
+) -> Result<Checked<'c>, HttpResponse> {
     let (method, batch) = endpoint(req.path).map_err(|bad| match bad {
         BadPath::Version => error_response(StatusCode::BAD_REQUEST, "Bad api version"),
         BadPath::Method => transport_error(&TransportError::NotFound),
@@ -150,6 +157,33 @@ pub fn accept(
         tracing::debug!(id_app, "s2s request refused: missing or wrong token");
         return Err(error_response(StatusCode::FORBIDDEN, "Forbidden"));
     };
+    Ok(Checked {
+        method,
+        batch,
+        id_app,
+        tenant,
+    })
+}
+
+/// Checks 1 to 5 before the body is read: a `GET` with `Content-Encoding: gzip` is a 405,
+/// not a body that failed to inflate.
+fn before_body(ctx: &AcceptContext<'_>, req: &RequestParts<'_>) -> Result<(), HttpResponse> {
+    check_request(ctx, req).map(|_| ())
+}
+
+/// Check one request in the order of the module documentation; on success the gateway publishes
+/// it and answers 200 `{"message":"OK"}`.
+pub fn accept(
+    ctx: &AcceptContext<'_>,
+    req: &RequestParts<'_>,
+    body: &[u8],
+) -> Result<Accepted, HttpResponse> {
+    let Checked {
+        method,
+        batch,
+        id_app,
+        tenant,
+    } = check_request(ctx, req)?;
     let events = S2s::parse((method, batch), body).map_err(|error| {
         // The reason may quote the client's value (PII): log where, never what.
         let (item, field) = match &error {
