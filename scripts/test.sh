@@ -22,6 +22,9 @@ VENV="${TRIBUTARY_VENV:-$HOME/.cache/tributary/venv}"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt
 "$VENV/bin/python" -m pytest -p no:cacheprovider -q tests/python
 
+# The OpenAPI document against a real gateway on this stack (schemathesis, bounded).
+scripts/api-conformance.sh
+
 export TRIBUTARY_TEST_KAFKA="127.0.0.1:$TRIBUTARY_KAFKA_PORT"
 export TRIBUTARY_TEST_CLICKHOUSE_URL="http://127.0.0.1:$TRIBUTARY_CLICKHOUSE_HTTP_PORT"
 cargo test --workspace --all-targets "$@"

@@ -53,7 +53,13 @@ pub const MAX_RECORDING_IDS: usize = 1000;
 /// Longest value of one parameter, and of all `recording_id` values together: keeps the
 /// bound query well inside ClickHouse's `max_query_size` (256 KiB).
 pub const MAX_VALUE_LEN: usize = 4096;
-pub const MAX_RECORDING_IDS_LEN: usize = 64 * 1024;
+/// Room for 1000 such values with their `recording_id=` names under [`MAX_QUERY_LEN`].
+pub const MAX_RECORDING_IDS_LEN: usize = 40 * 1024;
+/// Longest query string, as sent (percent-encoded). The HTTP layer itself refuses a URI over
+/// 65,534 bytes with a bare 414 before any handler runs; below that, a longer query gets 414
+/// here, in the family's error format with `X-Request-Id`, and every documented limit of the
+/// parameters fits within it.
+pub const MAX_QUERY_LEN: usize = 60 * 1024;
 /// ClickHouse gets this long to answer both queries before the client hears 503.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 const RETRY_AFTER_SECS: u32 = 5;
@@ -395,6 +401,14 @@ impl Search {
         let Some(entity) = entity_of(path) else {
             return crm::transport_error_allowing(&TransportError::NotFound, "GET");
         };
+        if let Some(query) = query.filter(|q| q.len() > MAX_QUERY_LEN) {
+            let message = format!(
+                "URI Too Long: the query string has {} bytes, at most {MAX_QUERY_LEN} are read; \
+                 send fewer or shorter recording_id values",
+                query.len()
+            );
+            return crm::error_response(StatusCode::URI_TOO_LONG, &message, &[]);
+        }
         let request = match parse(entity, query) {
             Ok(request) => request,
             Err(error) => return crm::error_body_response(&error),
@@ -796,5 +810,29 @@ mod tests {
         let body = body_of(response).await;
         assert_eq!(body["error"], "Service Unavailable");
         assert_eq!(body["errors"], json!([]));
+    }
+
+    #[tokio::test]
+    async fn a_query_string_over_its_limit_is_414_in_the_family_format_and_the_limits_fit() {
+        let search = Search {
+            client: clickhouse::Client::default().with_url("http://127.0.0.1:9"),
+        };
+        let long = format!("{BASE}&recording_id={}", "x".repeat(MAX_QUERY_LEN));
+        let response = search
+            .handle("/api/v1/lead_analytics/search", Some(&long))
+            .await;
+        assert_eq!(response.status(), StatusCode::URI_TOO_LONG);
+        let body = body_of(response).await;
+        assert_eq!(body["error"], "URI Too Long");
+        assert!(body["message"].as_str().unwrap().contains("at most 61440"));
+        // The documented limits are reachable: 1000 recording_ids of 40 KiB together, with
+        // the other parameters at a realistic length, fit in the query string.
+        let value = "r".repeat(MAX_RECORDING_IDS_LEN / MAX_RECORDING_IDS);
+        let ids: String = (0..MAX_RECORDING_IDS)
+            .map(|_| format!("&recording_id={value}"))
+            .collect();
+        let full = format!("customer_id=customer-0001&user_id=user-0001&lead_id=lead-0001{ids}");
+        assert!(full.len() <= MAX_QUERY_LEN, "{}", full.len());
+        assert!(parse(EntityType::Lead, Some(&full)).is_ok());
     }
 }

@@ -15,7 +15,7 @@ use serde_json::Value;
 use tributary_wire::crm::{Crm, Resource};
 use tributary_wire::WireFormat;
 
-pub use reply::{error_body_response, transport_error_allowing};
+pub use reply::{error_body_response, error_response, transport_error_allowing};
 
 use super::TransportError;
 use super::{json_response, AcceptContext, Accepted, FamilyRoute, HttpResponse, RequestParts};
