@@ -5,8 +5,10 @@
 --   2 customer_id, 3 user_id, 4 lead_id or contact_id, 5 the recording_id values (an array)
 --   6 events kept per recording_id: 1 for latest=true, else 18446744073709551615 (all)
 --   7 offset, 8 page size
--- Copies of one event (same event_uid) collapse to the newest copy first, so a redelivered
--- or re-sent event shows once whether or not background merges have run.
+-- FINAL keeps the newest copy of each event_uid (the tables sort by it, migration 5) before
+-- the filter, so a redelivered or re-sent event shows once, as its newest copy, whether or
+-- not background merges have run. The entity_id bloom filter index finds the lead's granules;
+-- ClickHouse adds the other copies of their uids (use_skip_indexes_if_final_exact_mode).
 SELECT
     customer_id,
     entity_type,
@@ -19,26 +21,8 @@ SELECT
     message,
     created_at_ms,
     updated_at_ms
-FROM
-(
-    SELECT
-        event_uid,
-        customer_id,
-        entity_type,
-        entity_id,
-        user_id,
-        tool_signature,
-        recording_id,
-        event_type,
-        event_id,
-        message,
-        created_at_ms,
-        updated_at_ms
-    FROM ?
-    WHERE customer_id = ? AND user_id = ? AND entity_id = ? AND has(?, recording_id)
-    ORDER BY updated_at_ms DESC
-    LIMIT 1 BY event_uid
-)
+FROM ? FINAL
+WHERE customer_id = ? AND user_id = ? AND entity_id = ? AND has(?, recording_id)
 ORDER BY created_at_ms DESC, event_uid DESC
 LIMIT ? BY recording_id
 LIMIT ?, ?
