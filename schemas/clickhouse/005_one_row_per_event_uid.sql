@@ -5,20 +5,22 @@
 -- event_id re-sent with other values). Migrations 1 to 3 sorted and partitioned by such
 -- attributes (event_time's day and month, event_name, the CRM ids, created_at's month), so
 -- copies sat under different sorting keys, no merge ever replaced one by the other and FINAL
--- counted them twice. Here every table sorts by what all copies share, (tenant, event_uid),
--- has no partition key (no attribute of an event is both time-like and the same in every
--- copy), and keeps the newest copy (the largest received time, as the views and the search
--- always did). The views collapse with FINAL, by the uid alone.
+-- counted them twice. Here every table sorts by what all copies share, and has no partition
+-- key (no attribute of an event is both time-like and the same in every copy); the newest copy
+-- (the largest received time, as the views and the search always used) is kept:
+--   events, revenue: (tenant, event_uid);
+--   lead_analytics, contact_analytics: (tenant, customer_id, entity_id, recording_id,
+--     event_uid). A CRM event's uid is derived from its tenant, source, customer, entity and
+--     recording (enricher/src/sources/crm.rs: event ids are per-recording counters), so these
+--     are equal in every copy, while user_id, message and times may differ. The search filters
+--     on that prefix, so it reads a lead's few rows without an index of its own.
+-- The views and the search collapse with FINAL, by the uid alone, then filter.
 --
 -- Current ClickHouse (the 26.8 LTS of docker-compose.yml; the local stack runs 26.9) where it helps:
 --   LowCardinality(String) for columns with few distinct values (tenant, source, event_name,
 --     kinds, currency, country...): dictionary-encoded, smaller and faster to group by; the
 --     same RowBinary as String, so the sink's rows are unchanged;
---   CODEC(ZSTD(3)) for the JSON text of properties and raw, the bulk of a row;
---   a bloom_filter index on the CRM entity ids: with FINAL, ClickHouse (since 25.6, by
---     default) uses it and then adds every other copy of the matched uids
---     (use_skip_indexes_if_final_exact_mode), so the search finds a lead's few events
---     without reading the table and still shows each event as its newest copy.
+--   CODEC(ZSTD(3)) for the JSON text of properties and raw, the bulk of a row.
 --
 -- Existing data: each table is copied into its new shape, swapped in by name and the old one
 -- dropped. Stop every sink first (the first sink of the new version applies this migration
@@ -141,11 +143,10 @@ CREATE TABLE IF NOT EXISTS lead_analytics_by_uid
     created_at DateTime('UTC') COMMENT 'When the gateway accepted the event (created_at of the 201 response), seconds',
     created_at_ms Int64 COMMENT 'created_at in epoch milliseconds',
     updated_at DateTime('UTC') COMMENT 'When the gateway accepted this copy (updated_at of the 201 response), seconds',
-    updated_at_ms Int64 COMMENT 'updated_at in epoch milliseconds; the newest copy of an event_uid wins',
-    INDEX entity_id_bloom entity_id TYPE bloom_filter(0.01) GRANULARITY 1
+    updated_at_ms Int64 COMMENT 'updated_at in epoch milliseconds; the newest copy of an event_uid wins'
 )
 ENGINE = ReplacingMergeTree(updated_at_ms)
-ORDER BY (tenant, event_uid);
+ORDER BY (tenant, customer_id, entity_id, recording_id, event_uid);
 
 INSERT INTO lead_analytics_by_uid SELECT * FROM lead_analytics;
 
@@ -178,11 +179,10 @@ CREATE TABLE IF NOT EXISTS contact_analytics_by_uid
     created_at DateTime('UTC') COMMENT 'When the gateway accepted the event (created_at of the 201 response), seconds',
     created_at_ms Int64 COMMENT 'created_at in epoch milliseconds',
     updated_at DateTime('UTC') COMMENT 'When the gateway accepted this copy (updated_at of the 201 response), seconds',
-    updated_at_ms Int64 COMMENT 'updated_at in epoch milliseconds; the newest copy of an event_uid wins',
-    INDEX entity_id_bloom entity_id TYPE bloom_filter(0.01) GRANULARITY 1
+    updated_at_ms Int64 COMMENT 'updated_at in epoch milliseconds; the newest copy of an event_uid wins'
 )
 ENGINE = ReplacingMergeTree(updated_at_ms)
-ORDER BY (tenant, event_uid);
+ORDER BY (tenant, customer_id, entity_id, recording_id, event_uid);
 
 INSERT INTO contact_analytics_by_uid SELECT * FROM contact_analytics;
 

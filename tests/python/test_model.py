@@ -232,9 +232,12 @@ def test_migrations_create_every_table_sorted_by_the_uid_and_every_column_has_a_
     assert {"events", "lead_analytics", "contact_analytics", "revenue", "events_per_day",
             "daily_active_users", "revenue_per_day", "lead_analytics_from_events",
             "contact_analytics_from_events", "revenue_from_events"} == set(tables)
-    for table in ("events", "lead_analytics", "contact_analytics", "revenue"):
-        # Only what every copy of an event shares: DESIGN.md, "One event_uid is one row".
-        assert tables[table]["sorting_key"] == "tenant, event_uid", table
+    # Only what every copy of an event shares: DESIGN.md, "One event_uid is one row". A CRM
+    # uid is derived from tenant, source, customer, entity and recording (the enricher's rule).
+    for table, key in [("events", "tenant, event_uid"), ("revenue", "tenant, event_uid"),
+                       ("lead_analytics", "tenant, customer_id, entity_id, recording_id, event_uid"),
+                       ("contact_analytics", "tenant, customer_id, entity_id, recording_id, event_uid")]:
+        assert tables[table]["sorting_key"] == key, table
         assert tables[table]["partition_key"] == "", table
     uncommented = db.rows(
         "SELECT table, name FROM system.columns WHERE database = currentDatabase() "
@@ -394,8 +397,8 @@ def test_bi_views_count_copies_once_when_queried_from_another_database(db):
 
 def test_copies_under_another_day_source_or_recording_count_once_everywhere(db):
     """The issue's repro in SQL: one payment at two event times and under two sources, one
-    CRM event under two recordings; each is one row in FINAL, LIMIT 1 BY, the views and the
-    search, and counts under its newest copy."""
+    CRM event re-sent by another user with another message; each is one row in FINAL,
+    LIMIT 1 BY, the views and the search, and counts under its newest copy."""
     march = 1_585_000_000_000
     db.insert_events(payment("p1", "10.99", "USD", 1_580_213_208_000))
     db.insert_events({**payment("p1", "10.99", "USD", march), "received_at_ms": march + 10})
@@ -403,7 +406,8 @@ def test_copies_under_another_day_source_or_recording_count_once_everywhere(db):
                       "source": "s2s.customRevenueBatch"})
     # Two inserts: copies inside one insert collapse at once (optimize_on_insert).
     db.insert_events(crm_event("u1", "lead", "lead#1", "rec#1", "view#1", T0, message="old"))
-    db.insert_events(crm_event("u1", "lead", "lead#1", "rec#2", "view#1", T0 + 5, message="new"))
+    db.insert_events(crm_event("u1", "lead", "lead#1", "rec#1", "view#1", T0 + 5, message="new",
+                               user_id="user#3"))
     assert db.scalar("SELECT count() FROM events") == 5
     for sql in ["SELECT count() FROM events FINAL",
                 "SELECT count() FROM (SELECT event_uid FROM events ORDER BY received_at_ms DESC "
@@ -417,9 +421,9 @@ def test_copies_under_another_day_source_or_recording_count_once_everywhere(db):
     assert db.rows("SELECT toString(day) AS day, source FROM events_per_day "
                    "WHERE event_name = 'customRevenue'") == [
         {"day": "2020-03-23", "source": "s2s.customRevenueBatch"}]
-    rows, count = db.search("lead_analytics", "customer#2", "user#2", "lead#1", ["rec#1", "rec#2"])
-    assert (count, [(r["recording_id"], r["message"]) for r in rows]) == (1, [("rec#2", "new")])
-    # The old copy is no longer the event: a search for its recording alone finds nothing.
+    rows, count = db.search("lead_analytics", "customer#2", "user#3", "lead#1", ["rec#1"])
+    assert (count, [(r["user_id"], r["message"]) for r in rows]) == (1, [("user#3", "new")])
+    # The old copy is no longer the event: a search for its user finds nothing.
     assert db.search("lead_analytics", "customer#2", "user#2", "lead#1", ["rec#1"]) == ([], 0)
 
 
@@ -434,10 +438,11 @@ def test_migration_5_moves_data_of_migrations_1_to_4_into_one_row_per_uid(server
                          crm_event("u1", "lead", "lead#1", "rec#1", "view#1", T0))
         db.insert_events({**payment("p1", "10.99", "USD", 1_585_000_000_000),
                           "source": "s2s.customRevenueBatch"},
-                         crm_event("u1", "lead", "lead#1", "rec#2", "view#1", T0 + 5),
+                         crm_event("u1", "lead", "lead#1", "rec#1", "view#1", T0 + 5,
+                                   user_id="user#3"),
                          payment("p2", "1", "EUR", T0))
         # The defect migration 5 fixes: copies on two days never collapse, in events nor in
-        # revenue, nor copies under two recordings in lead_analytics.
+        # revenue, nor copies by two users in lead_analytics.
         assert db.scalar("SELECT count() FROM events FINAL") == 4
         assert db.scalar("SELECT count() FROM revenue FINAL") == 3
         assert db.scalar("SELECT count() FROM lead_analytics FINAL") == 2

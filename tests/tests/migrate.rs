@@ -46,14 +46,15 @@ async fn four_runners_at_once_apply_every_migration_exactly_once() {
         .fetch_all()
         .await
         .unwrap();
-    let by_uid = |name: &str| (name.to_string(), "tenant, event_uid".to_string());
+    let key = |name: &str, key: &str| (name.to_string(), key.to_string());
+    let crm = "tenant, customer_id, entity_id, recording_id, event_uid";
     assert_eq!(
         tables,
         [
-            by_uid("contact_analytics"),
-            by_uid("events"),
-            by_uid("lead_analytics"),
-            by_uid("revenue")
+            key("contact_analytics", crm),
+            key("events", "tenant, event_uid"),
+            key("lead_analytics", crm),
+            key("revenue", "tenant, event_uid")
         ]
     );
 

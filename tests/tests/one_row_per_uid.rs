@@ -1,7 +1,7 @@
 //! One `event_uid` is one row in every documented query (DESIGN.md, conventions), also when
 //! its copies differ in what the tables used to sort and partition by: the same S2S
 //! transaction sent with two event times and through two methods, and a CRM event re-sent
-//! with another recording. Through the gateway, on the real broker and ClickHouse.
+//! by another user with another message. Through the gateway, on the real broker and ClickHouse.
 
 use std::time::Duration;
 
@@ -78,31 +78,32 @@ async fn copies_with_another_time_source_or_recording_are_one_row_in_every_query
         "source = 's2s.customRevenueBatch'".into(),
     )
     .await;
-    // One CRM event re-sent with another recording and message.
-    let lead = |recording: &str, message: &str| {
-        json!({"customer_id": "customer#15", "lead_id": "lead#15", "user_id": "user#15",
-            "recording_id": recording, "event_type": "view", "event_id": "view#15",
+    // One CRM event (its uid: customer, lead, recording and event_id) re-sent by another user
+    // with another message.
+    let lead = |user: &str, message: &str| {
+        json!({"customer_id": "customer#15", "lead_id": "lead#15", "user_id": user,
+            "recording_id": "rec#1", "event_type": "view", "event_id": "view#15",
             "message": message})
     };
     let crm = "/api/v1/lead_analytics";
     send(
         crm,
         None,
-        lead("rec#1", "first"),
+        lead("user#15", "first"),
         "message = 'first'".into(),
     )
     .await;
     send(
         crm,
         None,
-        lead("rec#2", "second"),
+        lead("user#16", "second"),
         "message = 'second'".into(),
     )
     .await;
     // The materialized views' tables have the newest copies too.
     for (table, newest) in [
         ("revenue", "source = 's2s.customRevenueBatch'"),
-        ("lead_analytics", "recording_id = 'rec#2'"),
+        ("lead_analytics", "user_id = 'user#16'"),
     ] {
         let sql = format!("SELECT count() FROM {table} FINAL WHERE {newest}");
         let got = pipeline
@@ -144,16 +145,30 @@ async fn copies_with_another_time_source_or_recording_are_one_row_in_every_query
         )]
     );
 
-    // The search shows the lead's event once, as its newest copy (recording rec#2).
-    let search = format!(
-        "{}/api/v1/lead_analytics/search?customer_id=customer%2315&user_id=user%2315\
-         &lead_id=lead%2315&recording_id=rec%231&recording_id=rec%232",
-        pipeline.gateway_url
-    );
-    let body: Value = reqwest::get(&search).await.unwrap().json().await.unwrap();
+    // The search shows the lead's event once, as its newest copy (user#16's), and no longer
+    // under the user of the older copy.
+    let search = |user: &str| {
+        format!(
+            "{}/api/v1/lead_analytics/search?customer_id=customer%2315&user_id={user}\
+             &lead_id=lead%2315&recording_id=rec%231",
+            pipeline.gateway_url
+        )
+    };
+    let body: Value = reqwest::get(search("user%2316"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["meta"]["rowCount"], 1, "{body}");
-    assert_eq!(body["recordings"][0]["recording_id"], "rec#2", "{body}");
     assert_eq!(body["recordings"][0]["message"], "second", "{body}");
+    let body: Value = reqwest::get(search("user%2315"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["meta"]["rowCount"], 0, "{body}");
 
     // And a merge keeps exactly one row per uid: the copies share the sorting key now.
     for (table, want) in [("events", 2u64), ("revenue", 1), ("lead_analytics", 1)] {

@@ -5,10 +5,10 @@
 --   2 customer_id, 3 user_id, 4 lead_id or contact_id, 5 the recording_id values (an array)
 --   6 events kept per recording_id: 1 for latest=true, else 18446744073709551615 (all)
 --   7 offset, 8 page size
--- FINAL keeps the newest copy of each event_uid (the tables sort by it, migration 5) before
--- the filter, so a redelivered or re-sent event shows once, as its newest copy, whether or
--- not background merges have run. The entity_id bloom filter index finds the lead's granules;
--- ClickHouse adds the other copies of their uids (use_skip_indexes_if_final_exact_mode).
+-- FINAL keeps the newest copy of each event_uid before the filter, so a redelivered or
+-- re-sent event shows once, as its newest copy, whether or not background merges have run.
+-- The tables sort by (tenant, customer_id, entity_id, recording_id, event_uid) (migration 5),
+-- all equal in every copy of an event, so the search reads only the lead's rows.
 SELECT
     customer_id,
     entity_type,
