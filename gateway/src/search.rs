@@ -432,9 +432,9 @@ impl Search {
                 .query(sql)
                 .bind(Identifier(table(r.entity)))
                 .bind(&r.customer_id)
-                .bind(&r.user_id)
                 .bind(&r.entity_id)
                 .bind(&r.recording_ids)
+                .bind(&r.user_id)
                 .bind(per_recording)
         };
         let page = bind(SEARCH_SQL)

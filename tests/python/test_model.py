@@ -123,7 +123,7 @@ class Database:
     def search(self, table, customer_id, user_id, entity_id, recording_ids, latest=False,
                page=1, page_size=10):
         per_recording = 1 if latest else ALL_EVENTS
-        filters = (Identifier(table), customer_id, user_id, entity_id, list(recording_ids),
+        filters = (Identifier(table), customer_id, entity_id, list(recording_ids), user_id,
                    per_recording)
         offset = (page - 1) * page_size
         rows = self.rows(bind(SEARCH_SQL, *filters, offset, page_size))
