@@ -13,7 +13,7 @@
 # scripts/run.sh's, then measures, each next to what it is compared with:
 #   (c) per-stage CPU cost per family, in-process, one core        tributary-bench cpu
 #   (a) gateway events/s and latency vs rdkafka producing the same RawBatch bytes
-#   (b) sink rows/s vs clickhouse-client inserting the same rows (RowBinary)
+#   (b) sink rows/s vs a plain HTTP insert of the same rows (curl, RowBinary)
 #   (d) ingest-to-queryable freshness at a steady 20k events/s, whole pipeline
 #   (e) lead search latency at 1M and 10M stored rows
 #   (f) peak RSS (VmHWM) of each service under its load
@@ -63,7 +63,9 @@ SEARCH_ROWS=1000000,10000000
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 
-ch() { clickhouse-client --host 127.0.0.1 --port "$TRIBUTARY_CLICKHOUSE_TCP_PORT" "$@"; }
+# ClickHouse over HTTP: ch SQL runs one statement; ch_insert SQL FILE sends FILE as its data.
+ch() { curl -fsS --data-binary "$1" "$CH_URL/"; }
+ch_insert() { curl -fsS --data-binary "@$2" "$CH_URL/?query=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$1")"; }
 
 declare -A PIDS=()
 
@@ -213,11 +215,11 @@ wait $load_pid
 wait $cpu_pid
 fi
 
-# (b) The sink alone on a prepared backlog, then clickhouse-client with the same rows.
+# (b) The sink alone on a prepared backlog, then a plain HTTP insert (curl) of the same rows.
 if want b; then
 log "(b) sink: $SINK_ROWS rows on a topic first"
 bench fill --brokers "$KAFKA" --topic bench.sink --rows "$SINK_ROWS" --json "$OUT/fill.json"
-ch --query "CREATE DATABASE IF NOT EXISTS bench_sink"
+ch "CREATE DATABASE IF NOT EXISTS bench_sink"
 start_service sink sink_b TRIBUTARY_KAFKA__TOPICS__NORMALIZED=bench.sink \
     TRIBUTARY_CLICKHOUSE__DATABASE=bench_sink TRIBUTARY_SINK__GROUP=bench-sink-b
 proc_cpu b "(b) sink draining a backlog" 3 3 "sink=${PIDS[sink_b]}" "${STACK_PIDS[@]}" &
@@ -227,23 +229,23 @@ bench wait-rows --clickhouse-url "$CH_URL" --table bench_sink.events --rows "$SI
 wait $cpu_pid
 record_rss "sink (backlog)" sink_b "(b) draining a backlog, 100k-row inserts"
 stop_service sink_b
-COLUMNS_LIST=$(ch --query "DESCRIBE TABLE bench_sink.events" | cut -f1 | grep -vx inserted_at | paste -sd, -)
-ch --query "SELECT $COLUMNS_LIST FROM bench_sink.events FORMAT RowBinary" >"$OUT/rows.bin"
+COLUMNS_LIST=$(ch "SELECT name FROM system.columns WHERE database = 'bench_sink' AND table = 'events' AND name != 'inserted_at' ORDER BY position" | paste -sd, -)
+ch "SELECT $COLUMNS_LIST FROM bench_sink.events FORMAT RowBinary" >"$OUT/rows.bin"
 # The same schema (tables and materialized views) in a database of its own, as the sink made it.
-ch --query "CREATE DATABASE IF NOT EXISTS bench_cc"
+ch "CREATE DATABASE IF NOT EXISTS bench_cc"
 TRIBUTARY_CLICKHOUSE__DATABASE=bench_cc "$BIN/tributary-sink" --config "$OUT/bench.toml" migrate >/dev/null
-log "(b) clickhouse-client: INSERT ... FORMAT RowBinary of the same rows"
+log "(b) curl: INSERT ... FORMAT RowBinary of the same rows over HTTP"
 t0=$(date +%s.%N)
-ch --query "INSERT INTO bench_cc.events ($COLUMNS_LIST) FORMAT RowBinary" <"$OUT/rows.bin"
+ch_insert "INSERT INTO bench_cc.events ($COLUMNS_LIST) FORMAT RowBinary" "$OUT/rows.bin"
 t1=$(date +%s.%N)
-CC_ROWS=$(ch --query "SELECT count() FROM bench_cc.events")
+CC_ROWS=$(ch "SELECT count() FROM bench_cc.events")
 printf '{"rows": %s, "seconds": %s, "bytes": %s}\n' "$CC_ROWS" "$(awk "BEGIN {print $t1 - $t0}")" \
     "$(stat -c %s "$OUT/rows.bin")" >"$OUT/clickhouse_client.json"
 rm -f "$OUT/rows.bin"
-log "(b) clickhouse-client: $CC_ROWS rows in $(awk "BEGIN {printf \"%.2f\", $t1 - $t0}") s"
+log "(b) curl: $CC_ROWS rows in $(awk "BEGIN {printf \"%.2f\", $t1 - $t0}") s"
 # Both copies of (b)'s rows go, so their background merges do not take (d)'s cores.
-ch --query "DROP DATABASE bench_sink"
-ch --query "DROP DATABASE bench_cc"
+ch "DROP DATABASE bench_sink"
+ch "DROP DATABASE bench_cc"
 fi
 
 # (d) The whole pipeline at a steady 20k events/s.
@@ -305,7 +307,7 @@ cat >"$OUT/meta.json" <<EOF
   "memory": $(json_text "$(free -g | awk '/^Mem:/ {print $2 " GiB"}')"),
   "cpu": $(json_text "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"),
   "kernel": $(json_text "Linux $(uname -r)"),
-  "clickhouse": $(json_text "ClickHouse $(ch --query 'SELECT version()')"),
+  "clickhouse": $(json_text "ClickHouse $(ch 'SELECT version()')"),
   "tansu": $(json_text "$("$TANSU" --version 2>/dev/null | head -1 || echo tansu)"),
   "quick": $([ "$QUICK" = 1 ] && echo true || echo false),
   "loadavg_before": $(json_text "$LOADAVG"),

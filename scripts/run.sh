@@ -51,21 +51,27 @@ log "services up: gateway http://$GATEWAY, logs in $RUN_DIR"
 
 python3 "$REPO/scripts/send_samples.py" "http://$GATEWAY"
 
-query() { clickhouse-client --host 127.0.0.1 --port "$TRIBUTARY_CLICKHOUSE_TCP_PORT" --database "$TRIBUTARY_CLICKHOUSE__DATABASE" --query "$1"; }
+# ClickHouse over HTTP (no client binary needed); the result as text.
+CLICKHOUSE_URL="$TRIBUTARY_CLICKHOUSE__URL"
+query() {
+    curl -fsS --data-binary "$1" "$CLICKHOUSE_URL/?database=$TRIBUTARY_CLICKHOUSE__DATABASE"
+}
 for _ in $(seq 1 150); do
-    [ "$(query "SELECT count() FROM events WHERE received_at >= now() - 120")" -gt 0 ] && break
+    [ "$(query "SELECT count() FROM events WHERE received_at >= now() - 120" 2>/dev/null || echo 0)" -gt 0 ] && break
     sleep 0.2
 done
 sleep 1
 echo
-echo "SELECT * FROM tributary.events (newest first, one row per event_uid):"
-query "SELECT * FROM events ORDER BY received_at_ms DESC LIMIT 1 BY event_uid LIMIT 20 FORMAT Vertical"
+echo "ClickHouse $(query "SELECT version()") at $CLICKHOUSE_URL"
+echo "SELECT * FROM tributary.events FINAL (newest first, one row per event_uid):"
+query "SELECT * FROM events FINAL ORDER BY received_at_ms DESC LIMIT 20 FORMAT Vertical"
 cat <<EOF
 
 Tributary is running on the local default stack.
   APIs:        http://$GATEWAY  (OpenAPI: http://$GATEWAY/openapi.json)
   Metrics:     http://127.0.0.1:9101/metrics (gateway), :9102 (enricher), :9103 (sink)
-  ClickHouse:  clickhouse-client --port $TRIBUTARY_CLICKHOUSE_TCP_PORT --database $TRIBUTARY_CLICKHOUSE__DATABASE
+  ClickHouse:  $CLICKHOUSE_URL (HTTP), native port $TRIBUTARY_CLICKHOUSE_TCP_PORT, database $TRIBUTARY_CLICKHOUSE__DATABASE
+               curl --data-binary 'SELECT count() FROM events FINAL' '$CLICKHOUSE_URL/?database=$TRIBUTARY_CLICKHOUSE__DATABASE'
   Logs:        $RUN_DIR/*.log
   Stop:        scripts/run.sh stop
 EOF

@@ -16,7 +16,12 @@ rm -rf "$TRIBUTARY_DATA_DIR"
 trap 'deploy/local/stack down' EXIT
 deploy/local/stack up
 
-# The ClickHouse model on current ClickHouse (in-process chDB), beside the 18.16 server above.
+export TRIBUTARY_TEST_KAFKA="127.0.0.1:$TRIBUTARY_KAFKA_PORT"
+export TRIBUTARY_TEST_CLICKHOUSE_URL="http://127.0.0.1:$TRIBUTARY_CLICKHOUSE_HTTP_PORT"
+export TRIBUTARY_TEST_CLICKHOUSE_TCP_PORT="$TRIBUTARY_CLICKHOUSE_TCP_PORT"
+
+# The ClickHouse model (migrations, search SQL, views) and the BI clients (clickhouse-connect,
+# clickhouse-driver) against the stack's ClickHouse.
 VENV="${TRIBUTARY_VENV:-$HOME/.cache/tributary/venv}"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt
@@ -25,6 +30,4 @@ VENV="${TRIBUTARY_VENV:-$HOME/.cache/tributary/venv}"
 # The OpenAPI document against a real gateway on this stack (schemathesis, bounded).
 scripts/api-conformance.sh
 
-export TRIBUTARY_TEST_KAFKA="127.0.0.1:$TRIBUTARY_KAFKA_PORT"
-export TRIBUTARY_TEST_CLICKHOUSE_URL="http://127.0.0.1:$TRIBUTARY_CLICKHOUSE_HTTP_PORT"
 cargo test --workspace --all-targets "$@"

@@ -1,7 +1,7 @@
 //! `tributary-bench search`: lead search latency over 1M and 10M stored rows.
 //!
 //! Rows are synthetic, generated inside ClickHouse (`INSERT ... SELECT ... FROM
-//! system.numbers`, which ClickHouse 18.16 runs) into a database of their own with the
+//! system.numbers`) into a database of their own with the
 //! pipeline's `events` DDL: 20% CRM rows with the load generator's id shapes and
 //! cardinalities (200 customers, 1000 users, 50k leads/contacts, 4 recordings each), 80% other
 //! families; 70% of rows in tenant `default`. Each search asks for an existing lead.
@@ -225,24 +225,20 @@ fn endpoint_url(gateway: &str, lead: u64) -> String {
 }
 
 pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
+    // The pipeline's schema, applied as the sink applies it (recorded, once).
+    tributary_sink::migrate::migrate(&tributary_service::ClickHouseConfig {
+        url: args.clickhouse_url.clone(),
+        database: args.database.clone(),
+        ..Default::default()
+    })
+    .await?;
     let ch = ClickHouse {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(600))
             .build()?,
         url: args.clickhouse_url.clone(),
-        database: "default".into(),
-    };
-    ch.query(&format!("CREATE DATABASE IF NOT EXISTS {}", args.database))
-        .await?;
-    let ch = ClickHouse {
         database: args.database.clone(),
-        ..ch
     };
-    for migration in tributary_schemas::MIGRATIONS {
-        for statement in migration.statements() {
-            ch.query(&statement).await?;
-        }
-    }
     let http = reqwest::Client::new();
     // Is the endpoint there yet?
     let endpoint = match &args.gateway_url {

@@ -69,8 +69,8 @@ ORDER BY (tenant, customer_id, user_id, entity_id, recording_id, event_uid);
 
 -- Aliases that reuse a column's name (`ifNull(x, '') AS x`) are seen by WHERE too, so the
 -- filters below only use columns whose alias keeps their meaning. `properties` is the
--- enricher's compact JSON ({"version_info":{...}}), which visitParamExtractRaw reads on
--- ClickHouse 18.16 as on current versions.
+-- enricher's compact JSON ({"version_info":{...}}), which visitParamExtractRaw reads
+-- (migration 5 re-creates these views with JSONExtractRaw, on tables sorted by event_uid).
 CREATE MATERIALIZED VIEW IF NOT EXISTS lead_analytics_from_events TO lead_analytics AS
 SELECT
     event_uid,

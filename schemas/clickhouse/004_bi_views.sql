@@ -1,8 +1,9 @@
 -- Views for BI tools. Each one first collapses the copies of an event (same event_uid) to the
 -- newest one (argMax by received time) and only then counts, so redelivered or re-sent events
--- count once whether or not background merges have run. Table names stay unqualified: both
--- ClickHouse 18.16 and current versions bind them to the view's own database when the view
--- is created, so the views answer from any current database.
+-- count once whether or not background merges have run. Table names stay unqualified:
+-- ClickHouse binds them to the view's own database when the view is created, so the views
+-- answer from any current database. Migration 5 re-creates these views, collapsing by the uid
+-- alone (this one grouped copies by source too).
 
 -- Events per day (of event_time), tenant, source and event name, with the distinct users
 -- among them (events without any identity, user_key_kind 'event', are no user).

@@ -1,6 +1,8 @@
-//! ClickHouse migrations, numbered and applied in order. Each file is idempotent on its own
-//! (`IF NOT EXISTS`), names no database (the connection's database is used), and must run on
-//! ClickHouse 18.16 (local stack) and on current ClickHouse.
+//! ClickHouse migrations, numbered and applied in order, each once: `tributary-sink migrate`
+//! (and every sink at start) records applied versions in `schema_migrations` and holds a lock
+//! while it applies, so a migration may rename and drop (migration 5 does). A migration names
+//! no database (the connection's database is used) and runs on the current ClickHouse LTS
+//! (26.8, `docker-compose.yml`) and on the local stack's 26.9.
 
 /// One numbered migration: statements separated by `;` at line ends.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +50,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "bi_views",
         sql: include_str!("../clickhouse/004_bi_views.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "one_row_per_event_uid",
+        sql: include_str!("../clickhouse/005_one_row_per_event_uid.sql"),
     },
     Migration {
         version: 6,

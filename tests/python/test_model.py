@@ -1,25 +1,23 @@
-"""The ClickHouse model on *current* ClickHouse, in-process through chDB.
+"""The ClickHouse model on the real local ClickHouse (26.9, deploy/local/stack).
 
-The local stack and `scripts/test.sh` run ClickHouse 18.16; production (docker-compose) runs a
-current server. This test applies every migration of `schemas/clickhouse/` (twice: they must be
-idempotent), inserts events the way the sink does, and runs the lead/contact search SQL of
-`schemas/clickhouse/queries/` (bound exactly as the clickhouse crate binds it) and the BI views,
-so both ClickHouse generations are proven to accept and agree on the same SQL.
+Applies every migration of `schemas/clickhouse/` in order into a database of its own, inserts
+events the way the sink does, and runs the lead/contact search SQL of
+`schemas/clickhouse/queries/` (bound exactly as the clickhouse crate binds it) and the BI
+views; also migrates a database that holds data in the shape of migrations 1 to 4.
+`scripts/test.sh` runs it against its stack; by hand:
 
-    python3 -m pip install -r tests/python/requirements.txt
-    python3 -m pytest -p no:cacheprovider tests/python -q
+    deploy/local/stack up   # then, with the stack's HTTP port:
+    TRIBUTARY_TEST_CLICKHOUSE_URL=http://127.0.0.1:8123 python3 -m pytest -p no:cacheprovider tests/python -q
 """
 
 import json
 import re
 import uuid
-from pathlib import Path
 
 import pytest
-from chdb import session as chdb_session
 
-REPO = Path(__file__).resolve().parents[2]
-CLICKHOUSE = REPO / "schemas" / "clickhouse"
+from conftest import CLICKHOUSE, REPO
+
 SEARCH_SQL = (CLICKHOUSE / "queries" / "search.sql").read_text()
 COUNT_SQL = (CLICKHOUSE / "queries" / "search_count.sql").read_text()
 ALL_EVENTS = 18446744073709551615  # u64::MAX: `LIMIT n BY recording_id` keeping every event
@@ -85,30 +83,34 @@ def registered_migrations():
 # -- fixtures ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def chdb(tmp_path_factory):
-    session = chdb_session.Session(str(tmp_path_factory.mktemp("chdb")))
-    yield session
-    session.close()
-
-
 class Database:
-    """One migrated database of its own, current while the test runs."""
+    """One database of its own on the server, the connection's default while the test runs."""
 
-    def __init__(self, session, name):
-        self.session, self.name = session, name
+    def __init__(self, server, name):
+        self.server, self.name = server, name
 
     def execute(self, sql):
-        self.session.query(sql)
+        self.server.post(sql, self.name)
 
     def rows(self, sql):
-        text = self.session.query(sql, "JSONEachRow").bytes().decode()
+        text = self.server.post(sql, self.name, fmt="JSONEachRow")
         return [json.loads(line) for line in text.splitlines() if line]
 
     def scalar(self, sql):
         (row,) = self.rows(sql)
         (value,) = row.values()
         return value
+
+    def migrate(self, files):
+        """Apply `files` (migration file names) in order, as `tributary-sink migrate` does."""
+        for file in files:
+            for statement in statements((CLICKHOUSE / file).read_text()):
+                self.execute(statement)
+
+    def stop_merges(self):
+        """Keep every copy in place, so a query's collapse, not a merge, is what is tested."""
+        for table in ("events", "lead_analytics", "contact_analytics", "revenue"):
+            self.execute(f"SYSTEM STOP MERGES {self.name}.{table}")
 
     def insert_events(self, *events):
         """Rows into `events` as the sink writes them (one insert, like one sink batch)."""
@@ -121,7 +123,7 @@ class Database:
     def search(self, table, customer_id, user_id, entity_id, recording_ids, latest=False,
                page=1, page_size=10):
         per_recording = 1 if latest else ALL_EVENTS
-        filters = (Identifier(table), customer_id, user_id, entity_id, list(recording_ids),
+        filters = (Identifier(table), customer_id, entity_id, list(recording_ids), user_id,
                    per_recording)
         offset = (page - 1) * page_size
         rows = self.rows(bind(SEARCH_SQL, *filters, offset, page_size))
@@ -133,19 +135,19 @@ def _literal_or_null(value):
     return "NULL" if value is None else _literal(value)
 
 
-@pytest.fixture
-def db(chdb):
+def new_database(server):
     name = f"t_{uuid.uuid4().hex[:12]}"
-    chdb.query(f"CREATE DATABASE {name}")
-    chdb.query(f"USE {name}")
-    database = Database(chdb, name)
-    for _ in range(2):  # idempotent: a second run changes nothing and fails nowhere
-        for file in registered_migrations():
-            for statement in statements((CLICKHOUSE / file).read_text()):
-                database.execute(statement)
+    server.post(f"CREATE DATABASE {name}")
+    return Database(server, name)
+
+
+@pytest.fixture
+def db(server):
+    database = new_database(server)
+    database.migrate(registered_migrations())
+    database.stop_merges()
     yield database
-    chdb.query("USE default")
-    chdb.query(f"DROP DATABASE IF EXISTS {name}")
+    server.post(f"DROP DATABASE IF EXISTS {database.name} SYNC")
 
 
 T0 = 1_541_164_324_000  # 2018-11-02T13:12:04.000Z, the document's sample time
@@ -224,11 +226,19 @@ def test_no_migration_or_query_contains_a_bind_placeholder_by_accident():
     assert COUNT_SQL.count("?") == 6
 
 
-def test_migrations_apply_twice_and_every_column_has_a_comment(db):
-    tables = {r["name"] for r in db.rows(f"SELECT name FROM system.tables WHERE database = '{db.name}'")}
+def test_migrations_create_every_table_sorted_by_the_uid_and_every_column_has_a_comment(db):
+    tables = {r["name"]: r for r in db.rows(
+        f"SELECT name, sorting_key, partition_key FROM system.tables WHERE database = '{db.name}'")}
     assert {"events", "lead_analytics", "contact_analytics", "revenue", "events_per_day",
             "daily_active_users", "revenue_per_day", "lead_analytics_from_events",
-            "contact_analytics_from_events", "revenue_from_events"} <= tables
+            "contact_analytics_from_events", "revenue_from_events"} == set(tables)
+    # Only what every copy of an event shares: DESIGN.md, "One event_uid is one row". A CRM
+    # uid is derived from tenant, source, customer, entity and recording (the enricher's rule).
+    for table, key in [("events", "tenant, event_uid"), ("revenue", "tenant, event_uid"),
+                       ("lead_analytics", "tenant, customer_id, entity_id, recording_id, event_uid"),
+                       ("contact_analytics", "tenant, customer_id, entity_id, recording_id, event_uid")]:
+        assert tables[table]["sorting_key"] == key, table
+        assert tables[table]["partition_key"] == "", table
     uncommented = db.rows(
         "SELECT table, name FROM system.columns WHERE database = currentDatabase() "
         "AND table IN ('events', 'lead_analytics', 'contact_analytics', 'revenue') "
@@ -278,6 +288,7 @@ def test_search_sql_filters_orders_pages_and_collapses_copies(db):
     db.insert_events(crm_event("u1", "lead", "lead#1", "rec#1", "view#1", T0 + 5000,
                                message="new copy", batch="b-2"))
     assert db.scalar("SELECT count() FROM lead_analytics WHERE event_uid = 'u1'") == 2
+    assert db.scalar("SELECT count() FROM lead_analytics FINAL WHERE event_uid = 'u1'") == 1
 
     def lead_search(recordings, **kwargs):
         return db.search("lead_analytics", "customer#2", "user#2", "lead#1", recordings, **kwargs)
@@ -361,26 +372,97 @@ def test_bi_views_count_copies_once_when_queried_from_another_database(db):
                      payment("p1", "10.99", "USD", T0 + 10))
     assert db.scalar("SELECT count() FROM events") == 13
     name = db.name
-    db.execute("USE default")  # BI tools connect to some other database and qualify names
+    # BI tools connect to some other database and qualify names.
+    other = Database(db.server, "default")
+    per_day = other.rows(
+        f"SELECT toString(day) AS day, source, event_name, events, users FROM {name}.events_per_day "
+        "ORDER BY source, event_name")
+    assert per_day == [
+        {"day": "2018-11-02", "source": "crm.contact_analytics", "event_name": "view", "events": 1, "users": 1},
+        {"day": "2018-11-02", "source": "crm.lead_analytics", "event_name": "view", "events": 1, "users": 1},
+        {"day": "2018-11-02", "source": "s2s.customRevenue", "event_name": "customRevenue", "events": 3, "users": 2},
+        {"day": "2018-11-02", "source": "s2s.login", "event_name": "login", "events": 1, "users": 0},
+    ]
+    active = other.rows(f"SELECT toString(day) AS day, tenant, active_users, events, anonymous_events "
+                        f"FROM {name}.daily_active_users")
+    assert active == [{"day": "2018-11-02", "tenant": "default", "active_users": 4,
+                       "events": 6, "anonymous_events": 1}]
+    revenue = other.rows(f"SELECT currency, toString(revenue) AS revenue, payments, paying_users "
+                         f"FROM {name}.revenue_per_day ORDER BY currency")
+    assert revenue == [
+        {"currency": "EUR", "revenue": "5", "payments": 1, "paying_users": 1},
+        {"currency": "USD", "revenue": "11", "payments": 2, "paying_users": 1},
+    ]
+
+
+def test_copies_under_another_day_source_or_recording_count_once_everywhere(db):
+    """The issue's repro in SQL: one payment at two event times and under two sources, one
+    CRM event re-sent by another user with another message; each is one row in FINAL,
+    LIMIT 1 BY, the views and the search, and counts under its newest copy."""
+    march = 1_585_000_000_000
+    db.insert_events(payment("p1", "10.99", "USD", 1_580_213_208_000))
+    db.insert_events({**payment("p1", "10.99", "USD", march), "received_at_ms": march + 10})
+    db.insert_events({**payment("p1", "10.99", "USD", march), "received_at_ms": march + 20,
+                      "source": "s2s.customRevenueBatch"})
+    # Two inserts: copies inside one insert collapse at once (optimize_on_insert).
+    db.insert_events(crm_event("u1", "lead", "lead#1", "rec#1", "view#1", T0, message="old"))
+    db.insert_events(crm_event("u1", "lead", "lead#1", "rec#1", "view#1", T0 + 5, message="new",
+                               user_id="user#3"))
+    assert db.scalar("SELECT count() FROM events") == 5
+    for sql in ["SELECT count() FROM events FINAL",
+                "SELECT count() FROM (SELECT event_uid FROM events ORDER BY received_at_ms DESC "
+                "LIMIT 1 BY event_uid)",
+                "SELECT sum(events) FROM events_per_day",
+                "SELECT sum(events) FROM daily_active_users"]:
+        assert db.scalar(sql) == 2, sql
+    for sql in ["SELECT count() FROM revenue FINAL", "SELECT sum(payments) FROM revenue_per_day",
+                "SELECT count() FROM lead_analytics FINAL"]:
+        assert db.scalar(sql) == 1, sql
+    assert db.rows("SELECT toString(day) AS day, source FROM events_per_day "
+                   "WHERE event_name = 'customRevenue'") == [
+        {"day": "2020-03-23", "source": "s2s.customRevenueBatch"}]
+    rows, count = db.search("lead_analytics", "customer#2", "user#3", "lead#1", ["rec#1"])
+    assert (count, [(r["user_id"], r["message"]) for r in rows]) == (1, [("user#3", "new")])
+    # The old copy is no longer the event: a search for its user finds nothing.
+    assert db.search("lead_analytics", "customer#2", "user#2", "lead#1", ["rec#1"]) == ([], 0)
+
+
+def test_migration_5_moves_data_of_migrations_1_to_4_into_one_row_per_uid(server):
+    db = new_database(server)
     try:
-        per_day = db.rows(
-            f"SELECT toString(day) AS day, source, event_name, events, users FROM {name}.events_per_day "
-            "ORDER BY source, event_name")
-        assert per_day == [
-            {"day": "2018-11-02", "source": "crm.contact_analytics", "event_name": "view", "events": 1, "users": 1},
-            {"day": "2018-11-02", "source": "crm.lead_analytics", "event_name": "view", "events": 1, "users": 1},
-            {"day": "2018-11-02", "source": "s2s.customRevenue", "event_name": "customRevenue", "events": 3, "users": 2},
-            {"day": "2018-11-02", "source": "s2s.login", "event_name": "login", "events": 1, "users": 0},
-        ]
-        active = db.rows(f"SELECT toString(day) AS day, tenant, active_users, events, anonymous_events "
-                         f"FROM {name}.daily_active_users")
-        assert active == [{"day": "2018-11-02", "tenant": "default", "active_users": 4,
-                           "events": 6, "anonymous_events": 1}]
-        revenue = db.rows(f"SELECT currency, toString(revenue) AS revenue, payments, paying_users "
-                          f"FROM {name}.revenue_per_day ORDER BY currency")
-        assert revenue == [
-            {"currency": "EUR", "revenue": "5", "payments": 1, "paying_users": 1},
-            {"currency": "USD", "revenue": "11", "payments": 2, "paying_users": 1},
-        ]
+        files = registered_migrations()
+        assert files[4] == "005_one_row_per_event_uid.sql"
+        db.migrate(files[:4])
+        # Data stored by the old model: copies under two days, two sources, two recordings.
+        db.insert_events(payment("p1", "10.99", "USD", 1_580_213_208_000),
+                         crm_event("u1", "lead", "lead#1", "rec#1", "view#1", T0))
+        db.insert_events({**payment("p1", "10.99", "USD", 1_585_000_000_000),
+                          "source": "s2s.customRevenueBatch"},
+                         crm_event("u1", "lead", "lead#1", "rec#1", "view#1", T0 + 5,
+                                   user_id="user#3"),
+                         payment("p2", "1", "EUR", T0))
+        # The defect migration 5 fixes: copies on two days never collapse, in events nor in
+        # revenue, nor copies by two users in lead_analytics.
+        assert db.scalar("SELECT count() FROM events FINAL") == 4
+        assert db.scalar("SELECT count() FROM revenue FINAL") == 3
+        assert db.scalar("SELECT count() FROM lead_analytics FINAL") == 2
+        db.migrate(files[4:])
+        # Copies collapse as they move (one INSERT ... SELECT block, optimize_on_insert).
+        assert db.scalar("SELECT count() FROM events") == 3
+        assert db.scalar("SELECT count() FROM events FINAL") == 3
+        assert db.rows("SELECT event_uid, source, toString(event_time) AS t FROM events "
+                       "WHERE event_uid = 'p1'") == [
+            {"event_uid": "p1", "source": "s2s.customRevenueBatch", "t": "2020-03-23 21:46:40"}]
+        assert db.scalar("SELECT count() FROM revenue FINAL") == 2
+        assert db.scalar("SELECT count() FROM lead_analytics FINAL") == 1
+        assert db.scalar("SELECT sum(payments) FROM revenue_per_day") == 2
+        assert db.scalar("SELECT sum(events) FROM events_per_day") == 3
+        leftovers = db.rows(f"SELECT name FROM system.tables WHERE database = '{db.name}' "
+                            "AND (name LIKE '%_by_uid' OR name LIKE '%_before_005')")
+        assert leftovers == []
+        # The materialized views fire on the new tables.
+        db.insert_events(payment("p3", "2", "EUR", T0), crm_event("u2", "lead", "lead#1", "rec#1", "view#2", T0))
+        assert db.scalar("SELECT count() FROM revenue FINAL") == 3
+        assert db.scalar("SELECT count() FROM lead_analytics FINAL") == 2
     finally:
-        db.execute(f"USE {name}")
+        server.post(f"DROP DATABASE IF EXISTS {db.name} SYNC")
