@@ -25,8 +25,10 @@ EXAMPLES="${TRIBUTARY_SCHEMATHESIS_EXAMPLES:-20}"
 log() { printf '[api-conformance] %s\n' "$*" >&2; }
 
 [ -x "$VENV/bin/st" ] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/schemathesis/requirements.txt; }
-cargo build --quiet -p tributary-gateway
+cargo build --quiet -p tributary-gateway -p tributary-sink
 eval "$(deploy/local/stack env)"
+# The search reads the CRM tables: the sink applies the migrations.
+"$CARGO_TARGET_DIR/debug/tributary-sink" --config config/tributary.toml migrate >/dev/null
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
 ADMIN=$(free_port)

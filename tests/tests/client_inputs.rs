@@ -47,9 +47,11 @@ async fn post(
 ) -> (u16, String) {
     let mut request = reqwest::Client::new()
         .post(format!("{}{path}", pipeline.gateway_url))
-        .header("content-type", "application/json")
         .header("user-agent", SERVER_AGENT)
         .body(body.into());
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
+        request = request.header("content-type", "application/json");
+    }
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
