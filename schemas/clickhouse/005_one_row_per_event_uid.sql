@@ -14,7 +14,8 @@
 --     recording (enricher/src/sources/crm.rs: event ids are per-recording counters), so these
 --     are equal in every copy, while user_id, message and times may differ. The search filters
 --     on that prefix, so it reads a lead's few rows without an index of its own.
--- The views and the search collapse with FINAL, by the uid alone, then filter.
+-- The views collapse with FINAL, by the uid alone, then filter; so does the search
+-- (queries/search.sql), with `LIMIT 1 BY event_uid`.
 --
 -- Current ClickHouse (the 26.8 LTS of docker-compose.yml; the local stack runs 26.9) where it helps:
 --   LowCardinality(String) for columns with few distinct values (tenant, source, event_name,

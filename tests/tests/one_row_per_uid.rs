@@ -147,27 +147,21 @@ async fn copies_with_another_time_source_or_recording_are_one_row_in_every_query
 
     // The search shows the lead's event once, as its newest copy (user#16's), and no longer
     // under the user of the older copy.
-    let search = |user: &str| {
-        format!(
+    let search = |user: &'static str| {
+        let url = format!(
             "{}/api/v1/lead_analytics/search?customer_id=customer%2315&user_id={user}\
              &lead_id=lead%2315&recording_id=rec%231",
             pipeline.gateway_url
-        )
+        );
+        async move {
+            let response = reqwest::get(url).await.expect("gateway answers");
+            response.json::<Value>().await.expect("a JSON body")
+        }
     };
-    let body: Value = reqwest::get(search("user%2316"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = search("user%2316").await;
     assert_eq!(body["meta"]["rowCount"], 1, "{body}");
     assert_eq!(body["recordings"][0]["message"], "second", "{body}");
-    let body: Value = reqwest::get(search("user%2315"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = search("user%2315").await;
     assert_eq!(body["meta"]["rowCount"], 0, "{body}");
 
     // And a merge keeps exactly one row per uid: the copies share the sorting key now.
