@@ -111,7 +111,8 @@ mod tests {
     fn forwarding_headers_count_only_from_trusted_proxies() {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        let cases: &[(&str, &[(&'static str, &'static str)], &str)] = &[
+        type Headers = &'static [(&'static str, &'static str)];
+        let cases: &[(&str, Headers, &str)] = &[
             // No proxy configured for this peer: the headers are the client's own words.
             (
                 "198.51.100.7",

@@ -49,7 +49,10 @@ async fn post(
         .post(format!("{}{path}", pipeline.gateway_url))
         .header("user-agent", SERVER_AGENT)
         .body(body.into());
-    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+    {
         request = request.header("content-type", "application/json");
     }
     for (name, value) in headers {
@@ -131,7 +134,7 @@ fn number(digits: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ids_sent_as_json_numbers_keep_every_digit_in_every_family() {
     let pipeline = Pipeline::new("exact_ids").await.start_all().await;
-    let ids = integers(24, 0x5eed_1d5);
+    let ids = integers(24, 0x05ee_d1d5);
     assert!(ids.iter().any(|id| id.len() > 20) && ids.iter().any(|id| id.len() < 5));
     for (n, id) in ids.iter().enumerate() {
         let lvid = format!("{n:032x}");
