@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tributary_schemas::{DlqRecord, NormalizedBatch};
 use tributary_service::admin::{self, Readiness};
+use tributary_service::kafka::RenewingProducer;
+use tributary_service::watchdog::{Health, Watchdog};
 use tributary_service::{kafka, Shutdown};
 
 use crate::config::Config;
@@ -108,7 +110,7 @@ impl Store {
 /// Where dead letters go: `events.dlq`, with the stage, reason and original bytes.
 #[derive(Clone)]
 struct DeadLetters {
-    producer: FutureProducer,
+    producer: RenewingProducer,
     dlq_topic: String,
     source_topic: String,
 }
@@ -146,9 +148,14 @@ impl DeadLetters {
             let record = FutureRecord::to(&self.dlq_topic)
                 .key(&key)
                 .payload(&payload);
-            match self.producer.send(record, Duration::from_secs(5)).await {
-                Ok(_) => return,
+            let client = self.producer.current();
+            match client.send(record, Duration::from_secs(5)).await {
+                Ok(_) => {
+                    self.producer.succeeded();
+                    return;
+                }
                 Err((error, _)) => {
+                    self.producer.failed(&client, &error);
                     tracing::warn!(%error, "DLQ produce failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -432,9 +439,11 @@ impl Sink {
 /// Run the sink until `shutdown`.
 pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
     let readiness = Readiness::default();
-    let admin = admin::spawn(
+    let health = Health::default();
+    let admin = admin::spawn_with_health(
         config.sink.admin_listen,
         readiness.clone(),
+        health.clone(),
         shutdown.clone(),
     )
     .await?;
@@ -444,15 +453,23 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
     }
     let consumer: StreamConsumer = kafka::consumer(&config.kafka, &config.sink.group)?;
     consumer.subscribe(&[config.kafka.topics.normalized.as_str()])?;
-    tributary_service::lag::spawn_lag_reporter(
+    let (_, measurements) = tributary_service::lag::spawn_group_monitor(
         &config.kafka,
         &config.sink.group,
         &config.kafka.topics.normalized,
         tributary_service::lag::DEFAULT_INTERVAL,
         shutdown.clone(),
     )?;
+    let mut watchdog = Watchdog::new(
+        &config.kafka.watchdog,
+        &config.sink.group,
+        &config.kafka.topics.normalized,
+        measurements,
+        health,
+    );
+    metrics::init();
     let dead_letters = DeadLetters {
-        producer: kafka::producer(&config.kafka)?,
+        producer: kafka::RenewingProducer::new(&config.kafka, kafka::RENEW_AFTER)?,
         dlq_topic: config.kafka.topics.dlq.clone(),
         source_topic: config.kafka.topics.normalized.clone(),
     };
@@ -490,6 +507,11 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
             },
             _ = async { tokio::time::sleep_until(deadline.unwrap().into()).await }, if deadline.is_some() => {
                 sink.hand_off().await?;
+            }
+            // Held back on purpose while an insert runs or retries (ClickHouse slow or down).
+            _ = watchdog.measured() => {
+                let held = sink.in_flight || sink.paused || !readiness.is_ready();
+                watchdog.check(&sink.consumer, held);
             }
             received = sink.consumer.recv() => {
                 let message = match received {
