@@ -130,6 +130,7 @@ class Service:
     def __init__(self, suite, kind, name, admin_port):
         self.suite, self.kind, self.name, self.admin_port = suite, kind, name, admin_port
         self.process = None
+        self.stopped = False  # stopped on purpose (a scenario or the suite), not on its own
         self.log_path = os.path.join(suite.data, "services", f"{name}.log")
         # Scenario kills and liveness restarts never interleave on one service.
         self.lock = threading.RLock()
@@ -141,7 +142,10 @@ class Service:
             with open(self.log_path, errors="replace") as f:
                 for line in f:
                     if "leaving and rejoining the group" in line:
-                        reason = line.split("reason=", 1)[-1].split()[0].strip('"')
+                        try:  # JSON logs (the default)
+                            reason = json.loads(line)["fields"]["reason"]
+                        except (ValueError, KeyError, TypeError):
+                            reason = line.split("reason=", 1)[-1].split()[0].strip('"')
                         counts[reason] = counts.get(reason, 0) + 1
         except OSError:
             pass
@@ -170,6 +174,7 @@ class Service:
             self._start()
 
     def _start(self):
+        self.stopped = False
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
         out = open(self.log_path, "ab")
         binary = os.path.join(self.suite.bin, f"tributary-{self.kind}")
@@ -228,6 +233,7 @@ class Service:
             self._stop(timeout)
 
     def _stop(self, timeout):
+        self.stopped = True
         if self.alive():
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -973,7 +979,7 @@ def main():
                 f"broker restarts by the stack's supervisor {broker_restarts}"]
             # A service that died on its own (not killed by the scenario) is a finding.
             for s in suite.services:
-                if s.process is not None and not s.alive() and s is not suite.sinks[2]:
+                if s.process is not None and not s.alive() and not s.stopped:
                     results[-1].failures.append(
                         f"{s.name} exited on its own ({s.process.returncode}): "
                         f"{s.last_words()}")
