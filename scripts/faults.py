@@ -617,14 +617,14 @@ def check(suite, name, tag, batches, traffic, drain_limit):
     return result
 
 
-HEADER = (f"{'scenario':<24}{'family':<9}{'sent':>8}{'accepted':>10}{'found':>8}{'dup':>5}"
+HEADER = (f"{'scenario':<26}{'family':<9}{'sent':>8}{'accepted':>10}{'found':>8}{'dup':>5}"
           f"{'lost':>6}{'copies':>8}{'retries':>9}{'traffic':>9}{'drain':>8}{'limit':>7}"
           f"{'rejoins':>9}  verdict")
 
 
 def row(r):
     rejoins = "-" if r.rejoins is None else r.rejoins
-    return (f"{r.name:<24}{r.family:<9}{r.sent:>8}{r.accepted:>10}{r.found:>8}{r.dup:>5}"
+    return (f"{r.name:<26}{r.family:<9}{r.sent:>8}{r.accepted:>10}{r.found:>8}{r.dup:>5}"
             f"{r.lost:>6}{r.copies:>8}{r.retried:>9}{r.traffic_s:>8.1f}s{r.drain_s:>7.1f}s"
             f"{r.limit_s:>6}s{rejoins:>9}  {'PASS' if r.ok else 'FAIL'}")
 
