@@ -36,7 +36,7 @@ explain_missing() {
             echo "  - the $service is not running: see $RUN_DIR/$service.log"
             continue
         fi
-        metrics=$(curl -fsS "http://$admin/metrics" 2>/dev/null) || { echo "  - the $service's admin port $admin does not answer"; continue; }
+        metrics=$(curl -fsS --max-time 3 "http://$admin/metrics" 2>/dev/null) || { echo "  - the $service's admin port $admin does not answer"; continue; }
         local assigned lag stalled rejoins
         assigned=$(awk '/^tributary_consumer_assigned_partitions/ {s+=$2} END {print s+0}' <<<"$metrics")
         lag=$(awk '/^tributary_consumer_lag_messages/ {s+=$2} END {print s+0}' <<<"$metrics")
@@ -49,8 +49,8 @@ explain_missing() {
         else
             echo "  - the $service has no lag (everything it was given is committed)"
         fi
-        curl -fsS "http://$admin/readyz" >/dev/null 2>&1 || echo "  - the $service is not ready: its dependency fails (ClickHouse for the sink, the broker for the enricher)"
-        curl -fsS "http://$admin/healthz" >/dev/null 2>&1 || echo "  - the $service's /healthz fails: its watchdog gave up rejoining; restart it"
+        curl -fsS --max-time 3 "http://$admin/readyz" >/dev/null 2>&1 || echo "  - the $service is not ready: its dependency fails (ClickHouse for the sink, the broker for the enricher)"
+        curl -fsS --max-time 3 "http://$admin/healthz" >/dev/null 2>&1 || echo "  - the $service's /healthz fails: its watchdog gave up rejoining; restart it"
     done
     grep -q "panicked at" "${TRIBUTARY_DATA_DIR:-$REPO/.data/stack}/log/tansu.log" 2>/dev/null &&
         echo "  - the broker's log has a panic (Tansu storage); its supervisor restarts it: ${TRIBUTARY_DATA_DIR:-$REPO/.data/stack}/log/broker-supervisor.log"
