@@ -26,6 +26,37 @@ stop_services() {
     done
 }
 
+# Say why samples did not arrive, from what each stage reports about itself.
+explain_missing() {
+    local service admin metrics
+    for service in enricher sink; do
+        local var="TRIBUTARY_${service^^}__ADMIN_LISTEN"
+        admin="${!var:-127.0.0.1:$([ "$service" = enricher ] && echo 9102 || echo 9103)}"
+        if ! kill -0 "$(cat "$RUN_DIR/$service.pid" 2>/dev/null)" 2>/dev/null; then
+            echo "  - the $service is not running: see $RUN_DIR/$service.log"
+            continue
+        fi
+        metrics=$(curl -fsS --max-time 3 "http://$admin/metrics" 2>/dev/null) || { echo "  - the $service's admin port $admin does not answer"; continue; }
+        local assigned lag stalled rejoins
+        assigned=$(awk '/^tributary_consumer_assigned_partitions/ {s+=$2} END {print s+0}' <<<"$metrics")
+        lag=$(awk '/^tributary_consumer_lag_messages/ {s+=$2} END {print s+0}' <<<"$metrics")
+        stalled=$(awk '/^tributary_consumer_stalled_seconds/ {print int($2)}' <<<"$metrics" | head -1)
+        rejoins=$(awk '/^tributary_consumer_rejoins_total/ {s+=$2} END {print s+0}' <<<"$metrics")
+        if [ "$lag" -gt 0 ] && [ "$assigned" -eq 0 ]; then
+            echo "  - the $service has no partitions while its group has lag $lag (commits stalled ${stalled:-?}s, $rejoins watchdog rejoins so far): the broker has not assigned it any; its watchdog rejoins after kafka.watchdog.stall_after_ms"
+        elif [ "$lag" -gt 0 ]; then
+            echo "  - the $service's group has lag $lag, commits stalled ${stalled:-0}s, $assigned partitions assigned, $rejoins watchdog rejoins"
+        else
+            echo "  - the $service has no lag (everything it was given is committed)"
+        fi
+        curl -fsS --max-time 3 "http://$admin/readyz" >/dev/null 2>&1 || echo "  - the $service is not ready: its dependency fails (ClickHouse for the sink, the broker for the enricher)"
+        curl -fsS --max-time 3 "http://$admin/healthz" >/dev/null 2>&1 || echo "  - the $service's /healthz fails: its watchdog gave up rejoining; restart it"
+    done
+    grep -q "panicked at" "${TRIBUTARY_DATA_DIR:-$REPO/.data/stack}/log/tansu.log" 2>/dev/null &&
+        echo "  - the broker's log has a panic (Tansu storage); its supervisor restarts it: ${TRIBUTARY_DATA_DIR:-$REPO/.data/stack}/log/broker-supervisor.log"
+    echo "  Logs: $RUN_DIR/*.log"
+}
+
 if [ "${1:-}" = stop ]; then
     stop_services
     deploy/local/stack down
@@ -49,22 +80,37 @@ for _ in $(seq 1 100); do
 done
 log "services up: gateway http://$GATEWAY, logs in $RUN_DIR"
 
-python3 "$REPO/scripts/send_samples.py" "http://$GATEWAY"
+# Only this run's samples: the gateway stamps received_at_ms on each, so rows of earlier runs
+# (the samples carry the same ids every time) never pass for these.
+SENT_AFTER_MS=$(( $(date +%s%3N) - 1000 ))
+python3 "$REPO/scripts/send_samples.py" "http://$GATEWAY" "$RUN_DIR/accepted" || true
+ACCEPTED=$(cat "$RUN_DIR/accepted" 2>/dev/null || echo 0)
 
 # ClickHouse over HTTP (no client binary needed); the result as text.
 CLICKHOUSE_URL="$TRIBUTARY_CLICKHOUSE__URL"
 query() {
     curl -fsS --data-binary "$1" "$CLICKHOUSE_URL/?database=$TRIBUTARY_CLICKHOUSE__DATABASE"
 }
-for _ in $(seq 1 150); do
-    [ "$(query "SELECT count() FROM events WHERE received_at >= now() - 120" 2>/dev/null || echo 0)" -gt 0 ] && break
-    sleep 0.2
+arrived() { query "SELECT uniqExact(batch_id) FROM events WHERE received_at_ms >= $SENT_AFTER_MS" 2>/dev/null || echo 0; }
+WAIT_S="${TRIBUTARY_RUN_WAIT_S:-90}"
+deadline=$((SECONDS + WAIT_S))
+got=$(arrived)
+while [ "$got" -lt "$ACCEPTED" ] && [ $SECONDS -lt $deadline ]; do
+    sleep 0.5
+    got=$(arrived)
 done
-sleep 1
 echo
 echo "ClickHouse $(query "SELECT version()") at $CLICKHOUSE_URL"
-echo "SELECT * FROM tributary.events FINAL (newest first, one row per event_uid):"
-query "SELECT * FROM events FINAL ORDER BY received_at_ms DESC LIMIT 20 FORMAT Vertical"
+echo "SELECT * FROM tributary.events FINAL WHERE received_at_ms >= $SENT_AFTER_MS (this run's samples, one row per event_uid):"
+query "SELECT * FROM events FINAL WHERE received_at_ms >= $SENT_AFTER_MS ORDER BY received_at_ms DESC LIMIT 20 FORMAT Vertical"
+echo
+if [ "$got" -ge "$ACCEPTED" ]; then
+    echo "All $ACCEPTED accepted sample requests of this run are in ClickHouse."
+else
+    echo "NOT ARRIVED: only $got of the $ACCEPTED sample requests the gateway accepted reached ClickHouse within ${WAIT_S}s."
+    echo "Why, as far as the services can tell:"
+    explain_missing
+fi
 cat <<EOF
 
 Tributary is running on the local default stack.

@@ -40,6 +40,28 @@ static DROPPED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .unwrap()
 });
 
+/// Every reason the enricher dead-letters with: the pipeline's own, the split's
+/// (`SplitError::reason`) and the normalizers' (`EventFailure::reason`).
+pub const DLQ_REASONS: &[&str] = &[
+    "empty_message",
+    "undecodable_envelope",
+    "encode_failed",
+    "unknown_source",
+    "body_encoding",
+    "invalid_body",
+    "invalid_currency",
+    "invalid_amount",
+];
+
+/// Export the counters alerts and panels read at 0 from start-up, so `rate()` has a series
+/// before the first dead letter.
+pub fn init() {
+    for reason in DLQ_REASONS {
+        DLQ.with_label_values(&[reason]);
+    }
+    OUTCOMES.with_label_values(&["dlq", "any"]);
+}
+
 pub fn normalized(source: &str, n: usize) {
     OUTCOMES
         .with_label_values(&["normalized", source])

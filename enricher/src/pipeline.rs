@@ -8,11 +8,13 @@ use std::time::Duration;
 use futures::stream::{FuturesOrdered, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use tributary_schemas::{NormalizedBatch, RawBatch};
 use tributary_service::admin::{self, Readiness};
 use tributary_service::dead_letter::{DeadLetter, DeadLetterWriter};
+use tributary_service::kafka::RenewingProducer;
+use tributary_service::watchdog::{Health, Watchdog};
 use tributary_service::{kafka, Shutdown};
 
 use crate::config::Config;
@@ -137,7 +139,7 @@ pub fn process(
 
 /// Produce every output, retrying each until the broker acknowledges it. Returns false only
 /// when shutdown interrupted the retries (the message is then not committed).
-async fn deliver(producer: FutureProducer, outputs: Vec<Output>, shutdown: Shutdown) -> bool {
+async fn deliver(producer: RenewingProducer, outputs: Vec<Output>, shutdown: Shutdown) -> bool {
     let sends = outputs.into_iter().map(|output| {
         let producer = producer.clone();
         let shutdown = shutdown.clone();
@@ -147,9 +149,14 @@ async fn deliver(producer: FutureProducer, outputs: Vec<Output>, shutdown: Shutd
                 let record = FutureRecord::to(&output.topic)
                     .key(output.key.as_str())
                     .payload(output.payload.as_slice());
-                match producer.send(record, Duration::from_secs(5)).await {
-                    Ok(_) => return true,
+                let client = producer.current();
+                match client.send(record, Duration::from_secs(5)).await {
+                    Ok(_) => {
+                        producer.succeeded();
+                        return true;
+                    }
                     Err((error, _)) => {
+                        producer.failed(&client, &error);
                         tracing::warn!(%error, topic = %output.topic, "produce failed; retrying");
                         tokio::select! {
                             _ = tokio::time::sleep(backoff) => {},
@@ -201,23 +208,33 @@ impl Progress {
 /// Run the enricher until `shutdown`.
 pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
     let readiness = Readiness::default();
-    let admin = admin::spawn(
+    let health = Health::default();
+    let admin = admin::spawn_with_health(
         config.enricher.admin_listen,
         readiness.clone(),
+        health.clone(),
         shutdown.clone(),
     )
     .await?;
     let consumer: StreamConsumer = kafka::consumer(&config.kafka, &config.enricher.group)?;
     let topic = config.kafka.topics.raw.clone();
     consumer.subscribe(&[topic.as_str()])?;
-    tributary_service::lag::spawn_lag_reporter(
+    let (_, measurements) = tributary_service::lag::spawn_group_monitor(
         &config.kafka,
         &config.enricher.group,
         &topic,
         tributary_service::lag::DEFAULT_INTERVAL,
         shutdown.clone(),
     )?;
-    let producer = kafka::producer(&config.kafka)?;
+    let mut watchdog = Watchdog::new(
+        &config.kafka.watchdog,
+        &config.enricher.group,
+        &topic,
+        measurements,
+        health,
+    );
+    metrics::init();
+    let producer = kafka::RenewingProducer::new(&config.kafka, kafka::RENEW_AFTER)?;
     let ctx = NormalizeContext::from_config(&config.enricher)?;
     tracing::info!(%admin, group = %config.enricher.group, %topic, "enricher running");
     readiness.set(true);
@@ -235,6 +252,10 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
                 progress.done(partition, offset, delivered);
             }
             _ = commit_tick.tick() => progress.commit(&consumer, &topic, CommitMode::Async),
+            // Held back on purpose while the producer cannot keep up: never a stall of its own.
+            _ = watchdog.measured() => {
+                watchdog.check(&consumer, in_flight.len() >= max_in_flight);
+            }
             received = consumer.recv(), if in_flight.len() < max_in_flight => {
                 let message: BorrowedMessage<'_> = match received {
                     Ok(m) => m,

@@ -32,7 +32,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> a
         .properties
         .entry("message.timeout.ms".into())
         .or_insert_with(|| config.gateway.publish_timeout_ms.to_string());
-    let producer = kafka::producer(&kafka_config)?;
+    let producer = kafka::RenewingProducer::new(&kafka_config, kafka::RENEW_AFTER)?;
     let readiness = Readiness::default();
     spawn_readiness_probe(producer.clone(), readiness.clone(), shutdown.clone());
     let admin = admin::spawn(config.gateway.admin_listen, readiness, shutdown.clone()).await?;
@@ -56,14 +56,14 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> a
 
 /// Ready while the broker answers metadata requests.
 fn spawn_readiness_probe(
-    producer: rdkafka::producer::FutureProducer,
+    producer: kafka::RenewingProducer,
     readiness: Readiness,
     shutdown: Shutdown,
 ) {
     use rdkafka::producer::Producer;
     tokio::spawn(async move {
         while !shutdown.is_triggered() {
-            let client = producer.clone();
+            let client = producer.current();
             let ok = tokio::task::spawn_blocking(move || {
                 client
                     .client()

@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureRecord, Producer};
 use tributary_schemas::RawBatch;
+use tributary_service::kafka::RenewingProducer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -27,13 +28,15 @@ pub trait Publisher: Send + Sync {
 
 /// Publishes each batch as one Avro record on the raw topic.
 pub struct KafkaPublisher {
-    producer: FutureProducer,
+    producer: RenewingProducer,
     topic: String,
     timeout: Duration,
 }
 
 impl KafkaPublisher {
-    pub fn new(producer: FutureProducer, topic: String, timeout: Duration) -> Self {
+    /// `producer` is replaced by a new client when it is broken for good (fatal error, or
+    /// every send failing for [`tributary_service::kafka::RENEW_AFTER`]).
+    pub fn new(producer: RenewingProducer, topic: String, timeout: Duration) -> Self {
         KafkaPublisher {
             producer,
             topic,
@@ -49,17 +52,24 @@ impl Publisher for KafkaPublisher {
             let record = FutureRecord::<str, [u8]>::to(&self.topic)
                 .key(batch.batch_id.as_str())
                 .payload(&payload);
-            let send = self.producer.send(record, self.timeout);
+            let client = self.producer.current();
+            let send = client.send(record, self.timeout);
             match tokio::time::timeout(self.timeout + Duration::from_secs(1), send).await {
-                Ok(Ok(_delivery)) => Ok(()),
-                Ok(Err((error, _message))) => Err(PublishError::Kafka(error)),
+                Ok(Ok(_delivery)) => {
+                    self.producer.succeeded();
+                    Ok(())
+                }
+                Ok(Err((error, _message))) => {
+                    self.producer.failed(&client, &error);
+                    Err(PublishError::Kafka(error))
+                }
                 Err(_) => Err(PublishError::Timeout(self.timeout)),
             }
         })
     }
 
     fn flush(&self, timeout: Duration) {
-        let _ = self.producer.flush(timeout);
+        let _ = self.producer.current().flush(timeout);
     }
 }
 

@@ -19,6 +19,13 @@ pub struct KafkaConfig {
     pub topics: Topics,
     /// Extra librdkafka properties for every client, e.g. `"session.timeout.ms" = "6000"`.
     pub properties: BTreeMap<String, String>,
+    /// Idempotent producers (`enable.idempotence`). On by default, for Apache Kafka; the local
+    /// config turns it off for Tansu 0.6, whose sqlite storage panics on an idempotent
+    /// producer's retried sequence after a restart or a freeze (README, "Reliability").
+    /// `acks=all` holds either way, and a record written twice collapses by `event_uid`.
+    pub idempotence: bool,
+    /// `[kafka.watchdog]`: the consumers' stall watchdog (see `watchdog.rs`).
+    pub watchdog: crate::watchdog::WatchdogConfig,
 }
 
 impl Default for KafkaConfig {
@@ -27,6 +34,8 @@ impl Default for KafkaConfig {
             brokers: "127.0.0.1:9092".into(),
             topics: Topics::default(),
             properties: BTreeMap::new(),
+            idempotence: true,
+            watchdog: Default::default(),
         }
     }
 }

@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use tributary_schemas::DlqRecord;
+
+use crate::kafka::RenewingProducer;
 
 /// One thing that could not be processed.
 #[derive(Debug, Clone)]
@@ -91,17 +93,23 @@ impl DeadLetterWriter {
     }
 
     /// Encode `letter` and produce it with `producer`, retrying (backoff up to 5 s) until the
-    /// broker acknowledges: a dead letter is never dropped.
-    pub async fn send(&self, producer: &FutureProducer, letter: DeadLetter) {
+    /// broker acknowledges: a dead letter is never dropped. A producer that keeps failing is
+    /// replaced (`RenewingProducer`).
+    pub async fn send(&self, producer: &RenewingProducer, letter: DeadLetter) {
         let encoded = self.encode(letter);
         let mut backoff = Duration::from_millis(100);
         loop {
             let record = FutureRecord::to(&encoded.topic)
                 .key(&encoded.key)
                 .payload(&encoded.payload);
-            match producer.send(record, Duration::from_secs(5)).await {
-                Ok(_) => return,
+            let client = producer.current();
+            match client.send(record, Duration::from_secs(5)).await {
+                Ok(_) => {
+                    producer.succeeded();
+                    return;
+                }
                 Err((error, _)) => {
+                    producer.failed(&client, &error);
                     tracing::warn!(%error, "DLQ produce failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));

@@ -1,8 +1,14 @@
 //! Kafka client setup shared by the services: one place for the properties that make the
-//! pipeline safe (acks=all, idempotence, manual commits).
+//! pipeline safe (acks=all, idempotence, manual commits), and a producer that replaces itself
+//! when it is broken for good ([`RenewingProducer`]).
 
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use prometheus::{register_int_counter_vec, IntCounterVec};
 use rdkafka::consumer::StreamConsumer;
-use rdkafka::producer::FutureProducer;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::ClientConfig;
 
 use crate::config::KafkaConfig;
@@ -20,13 +26,13 @@ fn with_overrides(mut client: ClientConfig, config: &KafkaConfig) -> ClientConfi
     client
 }
 
-/// A producer that never reports success before every in-sync replica has the record and
-/// never writes a record twice on retry.
+/// A producer that never reports success before every in-sync replica has the record and,
+/// with `kafka.idempotence` (the default), never writes a record twice on retry.
 pub fn producer(config: &KafkaConfig) -> Result<FutureProducer, rdkafka::error::KafkaError> {
     let mut client = base(config);
     client
         .set("acks", "all")
-        .set("enable.idempotence", "true")
+        .set("enable.idempotence", config.idempotence.to_string())
         .set("compression.type", "lz4")
         .set("linger.ms", "5")
         .set("batch.size", "1000000")
@@ -52,4 +58,152 @@ pub fn consumer(
         .set("max.poll.interval.ms", "60000")
         .set("fetch.wait.max.ms", "50");
     with_overrides(client, config).create()
+}
+
+/// How long every send of a producer may fail before it is replaced (see [`RenewingProducer`]):
+/// longer than a broker restart or a rebalance, shorter than anyone's patience.
+pub const RENEW_AFTER: Duration = Duration::from_secs(60);
+
+static RENEWALS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "tributary_kafka_producer_renewals_total",
+        "Producers replaced by a new one (new producer id), by reason (fatal, persistent_errors)",
+        &["reason"]
+    )
+    .unwrap()
+});
+
+/// A producer that replaces itself with a new client (a new producer id) when librdkafka
+/// reports a fatal error (an idempotent producer's sequence gap or fencing: Apache Kafka
+/// requires a new producer then) or when every send failed for [`RENEW_AFTER`] (a broker that
+/// answers but cannot store, such as Tansu 0.6 after its storage task panicked). Clones share
+/// the current client. Callers take [`RenewingProducer::current`] for each send and report
+/// its outcome.
+#[derive(Clone)]
+pub struct RenewingProducer {
+    inner: Arc<RenewingInner>,
+}
+
+struct RenewingInner {
+    config: KafkaConfig,
+    renew_after: Duration,
+    state: Mutex<RenewingState>,
+}
+
+struct RenewingState {
+    current: FutureProducer,
+    /// First failure since the last success.
+    failing_since: Option<Instant>,
+}
+
+impl RenewingProducer {
+    /// A [`producer`] for `config`, renewed after `renew_after` of failures only.
+    pub fn new(config: &KafkaConfig, renew_after: Duration) -> Result<Self, KafkaError> {
+        for reason in ["fatal", "persistent_errors"] {
+            RENEWALS.with_label_values(&[reason]);
+        }
+        Ok(RenewingProducer {
+            inner: Arc::new(RenewingInner {
+                config: config.clone(),
+                renew_after,
+                state: Mutex::new(RenewingState {
+                    current: producer(config)?,
+                    failing_since: None,
+                }),
+            }),
+        })
+    }
+
+    /// The client to send with now.
+    pub fn current(&self) -> FutureProducer {
+        self.lock().current.clone()
+    }
+
+    /// A send succeeded.
+    pub fn succeeded(&self) {
+        self.lock().failing_since = None;
+    }
+
+    /// A send with `used` failed with `error`: replace the client when it is fatal or failures
+    /// lasted [`RENEW_AFTER`]. Returns whether it was replaced.
+    pub fn failed(&self, used: &FutureProducer, error: &KafkaError) -> bool {
+        let mut state = self.lock();
+        // Only the client that failed is replaced, once, however many sends report it.
+        if !same_client(&state.current, used) {
+            return false;
+        }
+        let now = Instant::now();
+        let since = *state.failing_since.get_or_insert(now);
+        let fatal = used.client().fatal_error();
+        let reason = if fatal.is_some() {
+            "fatal"
+        } else if now.duration_since(since) >= self.inner.renew_after {
+            "persistent_errors"
+        } else {
+            return false;
+        };
+        match producer(&self.inner.config) {
+            Ok(fresh) => {
+                tracing::warn!(%error, ?fatal, reason, failing_for = ?now.duration_since(since),
+                    "replacing the Kafka producer with a new one (new producer id)");
+                RENEWALS.with_label_values(&[reason]).inc();
+                let old = std::mem::replace(&mut state.current, fresh);
+                state.failing_since = None;
+                // Dropping a producer purges and flushes it, which blocks: not on this thread.
+                std::thread::spawn(move || drop(old));
+                true
+            }
+            Err(error) => {
+                tracing::error!(%error, "creating a new Kafka producer failed");
+                false
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RenewingState> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn same_client(a: &FutureProducer, b: &FutureProducer) -> bool {
+    std::ptr::eq(a.client().native_ptr(), b.client().native_ptr())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn persistent_errors_replace_the_client_once() {
+        let config = KafkaConfig {
+            brokers: "127.0.0.1:1".into(),
+            ..Default::default()
+        };
+        let renewing = RenewingProducer::new(&config, Duration::from_millis(50)).unwrap();
+        let first = renewing.current();
+        let error =
+            KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::MessageTimedOut);
+        assert!(
+            !renewing.failed(&first, &error),
+            "the first failure starts the clock"
+        );
+        std::thread::sleep(Duration::from_millis(60));
+        renewing.succeeded();
+        assert!(
+            !renewing.failed(&first, &error),
+            "a success in between restarts it"
+        );
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(
+            renewing.failed(&first, &error),
+            "failing for the bound replaces it"
+        );
+        let second = renewing.current();
+        assert!(!same_client(&first, &second));
+        assert!(
+            !renewing.failed(&first, &error),
+            "late reports of the old client are ignored"
+        );
+        assert!(same_client(&second, &renewing.current()));
+    }
 }

@@ -8,6 +8,7 @@ pub mod kafka;
 pub mod lag;
 pub mod shutdown;
 pub mod telemetry;
+pub mod watchdog;
 
 pub use config::{ClickHouseConfig, KafkaConfig, Topics};
 pub use shutdown::Shutdown;

@@ -68,6 +68,23 @@ static FRESHNESS: LazyLock<Histogram> = LazyLock::new(|| {
     .unwrap()
 });
 
+/// Every reason the sink dead-letters with.
+pub const DLQ_REASONS: &[&str] = &[
+    "clickhouse_rejected",
+    "unstorable_event",
+    "undecodable_message",
+];
+
+/// Export the counters alerts and panels read at 0 from start-up, so `rate()` has a series
+/// before the first event.
+pub fn init() {
+    for reason in DLQ_REASONS {
+        DLQ.with_label_values(&[reason]);
+    }
+    LazyLock::force(&RETRIES);
+    LazyLock::force(&ROWS);
+}
+
 pub fn inserted(rows: usize, bytes: usize, seconds: f64) {
     ROWS.inc_by(rows as u64);
     BATCH_ROWS.observe(rows as f64);

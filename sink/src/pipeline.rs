@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tributary_schemas::NormalizedBatch;
 use tributary_service::admin::{self, Readiness};
 use tributary_service::dead_letter::{DeadLetter, DeadLetterWriter};
+use tributary_service::kafka::RenewingProducer;
+use tributary_service::watchdog::{Health, Watchdog};
 use tributary_service::{kafka, Shutdown};
 
 use crate::config::Config;
@@ -44,7 +45,7 @@ impl Buffer {
 #[derive(Clone)]
 struct DeadLetters {
     writer: DeadLetterWriter,
-    producer: FutureProducer,
+    producer: RenewingProducer,
 }
 
 impl DeadLetters {
@@ -346,9 +347,11 @@ impl Sink {
 /// Run the sink until `shutdown`.
 pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
     let readiness = Readiness::default();
-    let admin = admin::spawn(
+    let health = Health::default();
+    let admin = admin::spawn_with_health(
         config.sink.admin_listen,
         readiness.clone(),
+        health.clone(),
         shutdown.clone(),
     )
     .await?;
@@ -358,13 +361,21 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
     }
     let consumer: StreamConsumer = kafka::consumer(&config.kafka, &config.sink.group)?;
     consumer.subscribe(&[config.kafka.topics.normalized.as_str()])?;
-    tributary_service::lag::spawn_lag_reporter(
+    let (_, measurements) = tributary_service::lag::spawn_group_monitor(
         &config.kafka,
         &config.sink.group,
         &config.kafka.topics.normalized,
         tributary_service::lag::DEFAULT_INTERVAL,
         shutdown.clone(),
     )?;
+    let mut watchdog = Watchdog::new(
+        &config.kafka.watchdog,
+        &config.sink.group,
+        &config.kafka.topics.normalized,
+        measurements,
+        health,
+    );
+    metrics::init();
     let dead_letters = DeadLetters {
         writer: DeadLetterWriter::new(
             "sink",
@@ -372,7 +383,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
             &config.kafka.topics.dlq,
             metrics::dead_lettered,
         ),
-        producer: kafka::producer(&config.kafka)?,
+        producer: kafka::RenewingProducer::new(&config.kafka, kafka::RENEW_AFTER)?,
     };
     let (batches, batches_rx) = mpsc::channel(1);
     let (reports_tx, reports) = mpsc::channel(1);
@@ -408,6 +419,11 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
             },
             _ = async { tokio::time::sleep_until(deadline.unwrap().into()).await }, if deadline.is_some() => {
                 sink.hand_off().await?;
+            }
+            // Held back on purpose while an insert runs or retries (ClickHouse slow or down).
+            _ = watchdog.measured() => {
+                let held = sink.in_flight || sink.paused || !readiness.is_ready();
+                watchdog.check(&sink.consumer, held);
             }
             received = sink.consumer.recv() => {
                 let message = match received {
