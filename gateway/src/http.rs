@@ -26,6 +26,7 @@ use crate::families::{
 };
 use crate::metrics;
 use crate::publish::Publisher;
+use crate::refusals::{RefusalRewriter, RequestStart};
 use crate::search::Search;
 
 /// Everything a request handler needs; shared by all connections.
@@ -317,6 +318,16 @@ async fn dispatch(
     }
 }
 
+/// The family's answer to a request the HTTP layer refused before any handler ran (see
+/// `crate::refusals`), counted like every other answer.
+fn render_refusal(start: &RequestStart<'_>, refusal: &TransportError) -> HttpResponse {
+    let endpoint = Endpoint::route(start.path);
+    let mut response = endpoint.transport_error(refusal);
+    metrics::observe_request(endpoint.label(), response.status().as_u16(), Duration::ZERO);
+    allow_cross_origin(&mut response);
+    response
+}
+
 /// Requests in flight on one connection and when it was last active: a connection with no
 /// request in flight for the idle timeout is closed, so silent or abandoned connections cannot
 /// hold the connection limit.
@@ -398,7 +409,10 @@ pub async fn serve(gateway: Arc<Gateway>, listener: TcpListener, shutdown: Shutd
             })
         };
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .serve_connection_with_upgrades(
+                TokioIo::new(RefusalRewriter::new(stream, render_refusal)),
+                service,
+            )
             .into_owned();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {

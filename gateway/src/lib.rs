@@ -9,6 +9,7 @@ pub mod http;
 pub mod metrics;
 pub mod openapi;
 pub mod publish;
+pub mod refusals;
 pub mod search;
 pub mod sender;
 

@@ -55,10 +55,10 @@ pub const MAX_RECORDING_IDS: usize = 1000;
 pub const MAX_VALUE_LEN: usize = 4096;
 /// Room for 1000 such values with their `recording_id=` names under [`MAX_QUERY_LEN`].
 pub const MAX_RECORDING_IDS_LEN: usize = 40 * 1024;
-/// Longest query string, as sent (percent-encoded). The HTTP layer itself refuses a URI over
-/// 65,534 bytes with a bare 414 before any handler runs; below that, a longer query gets 414
-/// here, in the family's error format with `X-Request-Id`, and every documented limit of the
-/// parameters fits within it.
+/// Longest query string, as sent (percent-encoded): a longer one gets 414 here, in the
+/// family's error format, and every documented limit of the parameters fits within it. A URI
+/// over 65,534 bytes never reaches the handler; the HTTP layer answers it, also with 414 in
+/// this family's format (`crate::refusals`).
 pub const MAX_QUERY_LEN: usize = 60 * 1024;
 /// ClickHouse gets this long to answer both queries before the client hears 503.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);

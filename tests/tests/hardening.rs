@@ -968,3 +968,128 @@ async fn error_answers_leak_no_internals() {
     assert!(text.starts_with("HTTP/1.1 400"), "{text}");
     assert!(INTERNALS.iter().all(|n| !text.contains(n)), "{text}");
 }
+
+/// The family's own error shape for `status`, with `X-Request-Id`: what a client of that API
+/// reads, also when the HTTP layer refused the request before any handler ran.
+fn assert_family_error(family: &str, status: u16, reply: &Reply) {
+    assert_eq!(reply.status, status, "{family}: {reply:?}");
+    assert!(
+        reply.head.contains("\r\nx-request-id: "),
+        "{family}: {reply:?}"
+    );
+    assert!(
+        reply.head.contains("content-type: application/json"),
+        "{family}: {reply:?}"
+    );
+    let body: serde_json::Value = serde_json::from_str(&reply.body)
+        .unwrap_or_else(|e| panic!("{family}: {e}: {:?}", reply.body));
+    let reason = reqwest::StatusCode::from_u16(status)
+        .unwrap()
+        .canonical_reason()
+        .unwrap();
+    match family {
+        "mobile_batch" => assert!(
+            body[0]["reason"].as_str().unwrap().starts_with(reason),
+            "{body}"
+        ),
+        "crm" | "search" => {
+            assert_eq!(body["error"], reason, "{body}");
+            assert!(body["message"].as_str().unwrap().starts_with(reason));
+        }
+        "s2s" => assert_eq!(body, serde_json::json!({"error": reason})),
+        "activity" => assert_eq!(body["error"]["code"], status, "{body}"),
+        _ => unreachable!(),
+    }
+}
+
+/// Every family's and the search's path, with the method its clients use.
+fn endpoints() -> Vec<(&'static str, &'static str, &'static str)> {
+    let mut endpoints: Vec<_> = families()
+        .into_iter()
+        .map(|f| (f.name, "POST", f.path.split('?').next().unwrap()))
+        .collect();
+    endpoints.push(("search", "GET", "/api/v1/lead_analytics/search"));
+    endpoints
+}
+
+#[tokio::test]
+async fn a_uri_beyond_what_the_http_layer_reads_is_414_in_the_family_format() {
+    let gw = gateway(|_| {}).await;
+    let long = "a".repeat(70_000);
+    for (family, method, path) in endpoints() {
+        let head = format!("{method} {path}?customer_id=1&x={long} HTTP/1.1\r\nContent-Length: 0");
+        let reply = exchange(gw.addr, &head, b"").await;
+        assert_family_error(family, 414, &reply);
+        assert!(reply.head.contains("connection: close"), "{reply:?}");
+    }
+    assert!(gw.published.batches.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_head_too_large_or_with_too_many_fields_is_431_in_the_family_format() {
+    let gw = gateway(|_| {}).await;
+    for (family, method, path) in endpoints() {
+        // One header beyond the head's buffer; the client's request id comes first and is
+        // answered with.
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nX-Request-Id: big-head-1\r\nX-Padding: {}",
+            "p".repeat(1024 * 1024)
+        );
+        let reply = exchange(gw.addr, &head, b"").await;
+        assert_family_error(family, 431, &reply);
+        assert!(reply.head.contains("x-request-id: big-head-1"), "{reply:?}");
+
+        // More header fields than the HTTP layer reads.
+        let mut head = format!("{method} {path} HTTP/1.1");
+        for i in 0..200 {
+            head.push_str(&format!("\r\nX-Field-{i}: v"));
+        }
+        assert_family_error(family, 431, &exchange(gw.addr, &head, b"").await);
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_head_is_400_in_the_family_format() {
+    let gw = gateway(|_| {}).await;
+    for (family, method, path) in endpoints() {
+        let head = format!("{method} {path} HTTP/1.1\r\nX-Request-Id: bad-1\r\nnot a header");
+        let reply = exchange(gw.addr, &head, b"").await;
+        assert_family_error(family, 400, &reply);
+        assert!(reply.head.contains("x-request-id: bad-1"), "{reply:?}");
+    }
+    // Not HTTP at all: the generic shape, still with a request id.
+    let reply = exchange(gw.addr, "\u{1}\u{2} garbage", b"").await;
+    assert_eq!(reply.status, 400, "{reply:?}");
+    assert!(reply.head.contains("\r\nx-request-id: "), "{reply:?}");
+}
+
+#[tokio::test]
+async fn a_refusal_after_answered_requests_on_one_connection_names_its_own_family() {
+    let gw = gateway(|_| {}).await;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    // A keep-alive request to the CRM family first, answered in full (422: not a record).
+    let body = b"[]";
+    let first = format!(
+        "POST /api/v1/lead_analytics HTTP/1.1\r\nHost: g\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(first.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut answer = vec![0; 64 * 1024];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let first_reply = parse_reply(&answer[..n]).unwrap();
+    assert_eq!(first_reply.status, 422, "{first_reply:?}");
+    // Then a request to the activity family whose target is too long: its own format.
+    let second = format!(
+        "POST /v1/activity/upload?x={} HTTP/1.1\r\nHost: g\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let _ = stream.write_all(second.as_bytes()).await;
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest)).await;
+    assert_family_error("activity", 414, &parse_reply(&rest).unwrap());
+}

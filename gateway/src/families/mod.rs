@@ -115,6 +115,13 @@ pub enum TransportError {
         retry_after_secs: u32,
     },
     Internal,
+    /// The request target is longer than the HTTP layer reads (65,534 bytes; see
+    /// `crate::refusals`).
+    UriTooLong,
+    /// The head is larger than the HTTP layer reads, or has too many header fields.
+    HeadersTooLarge,
+    /// The request line or a header does not parse as HTTP/1.1 (RFC 9112, section 3).
+    MalformedRequest,
 }
 
 impl TransportError {
@@ -127,6 +134,9 @@ impl TransportError {
             TransportError::BadContentEncoding(_) => StatusCode::BAD_REQUEST,
             TransportError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             TransportError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            TransportError::UriTooLong => StatusCode::URI_TOO_LONG,
+            TransportError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            TransportError::MalformedRequest => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -145,6 +155,19 @@ impl TransportError {
                     .into()
             }
             TransportError::Internal => "Internal Server Error".into(),
+            TransportError::UriTooLong => {
+                "URI Too Long: the request target exceeds 65534 bytes; send long values in the \
+                 body, or fewer of them"
+                    .into()
+            }
+            TransportError::HeadersTooLarge => {
+                "Request Header Fields Too Large: the request head is too large or has too many \
+                 header fields"
+                    .into()
+            }
+            TransportError::MalformedRequest => {
+                "Bad Request: the request line or a header is not valid HTTP/1.1".into()
+            }
         }
     }
 

@@ -214,6 +214,9 @@ pub fn transport_error(error: &TransportError) -> HttpResponse {
         TransportError::BadContentEncoding(_) => "Bad Request",
         TransportError::Unavailable { .. } => "Service Unavailable",
         TransportError::Internal => "Internal Server Error",
+        TransportError::UriTooLong => "URI Too Long",
+        TransportError::HeadersTooLarge => "Request Header Fields Too Large",
+        TransportError::MalformedRequest => "Bad Request",
     };
     let mut response = error_response(error.status(), text);
     error.decorate(&mut response, "POST");
