@@ -61,6 +61,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "request_metadata",
         sql: include_str!("../clickhouse/006_request_metadata.sql"),
     },
+    Migration {
+        version: 7,
+        name: "erasures",
+        sql: include_str!("../clickhouse/007_erasures.sql"),
+    },
 ];
 
 #[cfg(test)]

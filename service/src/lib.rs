@@ -6,6 +6,7 @@ pub mod config;
 pub mod dead_letter;
 pub mod kafka;
 pub mod lag;
+pub mod pii;
 pub mod shutdown;
 pub mod telemetry;
 pub mod watchdog;

@@ -1,5 +1,6 @@
 //! `tributary-sink` configuration: the shared `[kafka]` and `[clickhouse]` sections plus `[sink]`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,24 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub clickhouse: ClickHouseConfig,
     pub sink: SinkConfig,
+    /// What erasure needs of `[enricher]`: which fields each tenant stores hashed, and the salt.
+    pub enricher: TenantHashing,
+}
+
+/// The part of `[enricher]` the erasure reads (`[enricher.tenants.<name>]` `hash_fields` and
+/// `hash_salt`, as the enricher applies them); everything else there is the enricher's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TenantHashing {
+    pub tenants: BTreeMap<String, TenantHashingRules>,
+}
+
+/// One tenant's hashing, as in `[enricher.tenants.<name>]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TenantHashingRules {
+    pub hash_fields: Vec<String>,
+    pub hash_salt: Option<String>,
 }
 
 /// `[sink]`.
@@ -24,6 +43,9 @@ pub struct SinkConfig {
     pub batch: BatchConfig,
     /// Longest wait between insert retries while ClickHouse is down.
     pub max_backoff_ms: u64,
+    /// How often the erasure records are reloaded; `tributary-sink erase` waits twice this
+    /// before deleting, so every running sink drops the person's rows from then on.
+    pub erasure_refresh_ms: u64,
 }
 
 impl Default for SinkConfig {
@@ -33,6 +55,7 @@ impl Default for SinkConfig {
             admin_listen: "127.0.0.1:9103".parse().unwrap(),
             batch: BatchConfig::default(),
             max_backoff_ms: 10_000,
+            erasure_refresh_ms: 1000,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! documented queries collapse.
 
 pub mod config;
+pub mod erasure;
 pub mod metrics;
 pub mod migrate;
 pub mod pipeline;

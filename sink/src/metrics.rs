@@ -50,6 +50,19 @@ static RETRIES: LazyLock<IntCounter> = LazyLock::new(|| {
     .unwrap()
 });
 
+static ERASED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "tributary_sink_erased_rows_dropped_total",
+        "Rows of erased people dropped before an insert attempt (copies Kafka redelivered)"
+    )
+    .unwrap()
+});
+
+/// `rows` of erased people were dropped before an insert attempt.
+pub fn erased_dropped(rows: usize) {
+    ERASED.inc_by(rows as u64);
+}
+
 static DLQ: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
         "tributary_sink_dlq_total",
@@ -83,6 +96,7 @@ pub fn init() {
     }
     LazyLock::force(&RETRIES);
     LazyLock::force(&ROWS);
+    LazyLock::force(&ERASED);
 }
 
 pub fn inserted(rows: usize, bytes: usize, seconds: f64) {

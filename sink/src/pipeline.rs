@@ -22,6 +22,7 @@ use tributary_service::watchdog::{Health, Watchdog};
 use tributary_service::{kafka, Shutdown};
 
 use crate::config::Config;
+use crate::erasure::Erasures;
 use crate::metrics;
 use crate::row::EventRow;
 use crate::store::{InsertError, Store};
@@ -88,6 +89,8 @@ struct Inserter {
     readiness: Readiness,
     shutdown: Shutdown,
     max_backoff: Duration,
+    /// Rows of erased people are dropped before every insert attempt.
+    erasures: Erasures,
 }
 
 impl Inserter {
@@ -169,7 +172,11 @@ impl Inserter {
     async fn insert_with_retry(&self, rows: &[EventRow]) -> Option<Result<(), InsertError>> {
         let mut backoff = Duration::from_millis(200);
         loop {
-            match self.store.insert(rows).await {
+            let rows = self.erasures.retain(rows);
+            if rows.is_empty() {
+                return Some(Ok(()));
+            }
+            match self.store.insert(&rows).await {
                 Ok(()) => {
                     self.readiness.set(true);
                     return Some(Ok(()));
@@ -359,6 +366,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");
     }
+    let erasures = crate::erasure::start(&config).await?;
     let consumer: StreamConsumer = kafka::consumer(&config.kafka, &config.sink.group)?;
     consumer.subscribe(&[config.kafka.topics.normalized.as_str()])?;
     let (_, measurements) = tributary_service::lag::spawn_group_monitor(
@@ -393,6 +401,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
         readiness: readiness.clone(),
         shutdown: shutdown.clone(),
         max_backoff: Duration::from_millis(config.sink.max_backoff_ms),
+        erasures,
     };
     let inserter = tokio::spawn(inserter.run(batches_rx, reports_tx));
     tracing::info!(%admin, group = %config.sink.group, "sink running");

@@ -52,6 +52,10 @@ async fn four_runners_at_once_apply_every_migration_exactly_once() {
         tables,
         [
             key("contact_analytics", crm),
+            key(
+                "erasures",
+                "tenant, identity_kind, identity_hash, requested_at"
+            ),
             key("events", "tenant, event_uid"),
             key("lead_analytics", crm),
             key("revenue", "tenant, event_uid")

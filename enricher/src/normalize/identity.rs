@@ -10,7 +10,6 @@ use std::str::FromStr;
 
 use phonenumber::country::Id as PhoneRegion;
 use phonenumber::Mode;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::geo::country_to_alpha2;
@@ -401,22 +400,7 @@ fn prefixed(kind: &'static str, value: &str) -> UserKey {
     }
 }
 
-/// Salted hash of a personal value: lowercase hex of `SHA-256(salt || 0x00 || value)`.
-///
-/// The zero byte separates salt and value so that no (salt, value) pair can produce the
-/// bytes of another (`"ab" + "c"` vs `"a" + "bc"`). Pass the normalized value (the E.164
-/// phone, the lowercased e-mail) so equal values hash equally.
-pub fn hash_pii(salt: &str, value: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(salt.as_bytes());
-    hasher.update([0u8]);
-    hasher.update(value.as_bytes());
-    hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
+pub use tributary_service::pii::hash_pii;
 
 #[cfg(test)]
 mod tests {

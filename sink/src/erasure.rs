@@ -1,0 +1,373 @@
+//! Erasure of one person on request (GDPR art. 17, CCPA), and the filter that keeps erased
+//! people from coming back.
+//!
+//! - [`erase`] records the erasure in `erasures` (hashes only), waits until every running sink
+//!   has loaded it, then deletes the person's rows from every table that holds events (each
+//!   table with `tenant` and `event_uid` columns: `events`, `lead_analytics`,
+//!   `contact_analytics`, `revenue`, and any added later) with lightweight `DELETE`s, waited
+//!   for, and reports the rows removed per table.
+//! - [`Erasures`] is the sink's copy of those records, reloaded every `refresh_ms`: before
+//!   each insert attempt, a row whose `user_key`, `user_id`, `identity`, `email` or `phone`
+//!   holds an erased value of its tenant is dropped. Copies still in Kafka (a replay of
+//!   `events.raw` from offset 0, a redelivery of `events.normalized`) therefore never reach
+//!   ClickHouse again.
+//!
+//! A person is named by one identifier. Its stored forms are matched: the value as given
+//! (trimmed; an e-mail lowercased; a phone without spaces, dashes, dots or parentheses, so
+//! give it in E.164 as stored, `+919876543210`), and, when the tenant hashes that field
+//! (`[enricher.tenants.<name>] hash_fields`), its salted hash as the enricher stores it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tributary_service::pii::hash_pii;
+
+use crate::config::{Config, TenantHashing};
+use crate::row::EventRow;
+
+/// What a person is named by in an erasure request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityKind {
+    /// The event's `user_key` as stored (`u-42`, `instance_id:…`).
+    UserKey,
+    Email,
+    /// E.164, as stored (`+919876543210`).
+    Phone,
+    /// Netcore `identity` / a tenant's own user id.
+    Identity,
+}
+
+impl IdentityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentityKind::UserKey => "user_key",
+            IdentityKind::Email => "email",
+            IdentityKind::Phone => "phone",
+            IdentityKind::Identity => "identity",
+        }
+    }
+
+    /// The enricher's `hash_fields` name of the field this kind is stored in, if hashable.
+    fn hashed_as(self) -> Option<&'static str> {
+        match self {
+            IdentityKind::Email => Some("email"),
+            IdentityKind::Phone => Some("phone"),
+            IdentityKind::UserKey | IdentityKind::Identity => None,
+        }
+    }
+}
+
+/// One erasure request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErasureRequest {
+    pub tenant: String,
+    pub kind: IdentityKind,
+    pub value: String,
+    /// Who asked, for the audit record.
+    pub requested_by: String,
+}
+
+/// Rows removed per table, and the record kept.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErasureReport {
+    pub tenant: String,
+    pub identity_kind: String,
+    pub identity_hash: String,
+    /// Table name → rows removed (copies of one event count each).
+    pub removed: BTreeMap<String, u64>,
+}
+
+/// Errors of [`erase`].
+#[derive(Debug, thiserror::Error)]
+pub enum ErasureError {
+    #[error("the identifier is empty")]
+    EmptyValue,
+    #[error("the tenant is empty")]
+    EmptyTenant,
+    #[error("ClickHouse: {0}")]
+    ClickHouse(#[from] clickhouse::error::Error),
+}
+
+/// The value as given, normalized the way the enricher stores it.
+fn normalized(kind: IdentityKind, value: &str) -> String {
+    let value = value.trim();
+    match kind {
+        IdentityKind::Email => value.to_lowercase(),
+        IdentityKind::Phone => value
+            .chars()
+            .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '.' | '(' | ')'))
+            .collect(),
+        IdentityKind::Identity if value.contains('@') => value.to_lowercase(),
+        IdentityKind::UserKey | IdentityKind::Identity => value.to_string(),
+    }
+}
+
+/// Every stored form of the identifier: clear, and salted where the tenant hashes the field.
+pub fn stored_forms(request: &ErasureRequest, hashing: &TenantHashing) -> Vec<String> {
+    let value = normalized(request.kind, &request.value);
+    let mut forms = vec![value.clone()];
+    if request.kind == IdentityKind::Identity && value != request.value.trim() {
+        forms.push(request.value.trim().to_string());
+    }
+    let tenant = hashing.tenants.get(&request.tenant);
+    if let (Some(field), Some(tenant)) = (request.kind.hashed_as(), tenant) {
+        if tenant
+            .hash_fields
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(field))
+        {
+            forms.push(hash_pii(tenant.hash_salt.as_deref().unwrap_or(""), &value));
+        }
+    }
+    forms
+}
+
+/// The hash the erasure record and the sink's filter know a stored value by.
+fn value_hash(tenant: &str, value: &str) -> String {
+    hash_pii(tenant, value)
+}
+
+/// Tables of the database that hold events: MergeTree tables with `tenant` and `event_uid`.
+async fn event_tables(client: &clickhouse::Client) -> Result<Vec<String>, ErasureError> {
+    let mut tables: Vec<String> = client
+        .query(
+            "SELECT t.name FROM system.tables AS t \
+             WHERE t.database = currentDatabase() AND t.engine LIKE '%MergeTree' \
+               AND (SELECT count() FROM system.columns AS c \
+                    WHERE c.database = t.database AND c.table = t.name \
+                      AND c.name IN ('tenant', 'event_uid')) = 2 \
+             ORDER BY t.name",
+        )
+        .fetch_all()
+        .await?;
+    // `events` last: the other tables find the person's events through it.
+    tables.sort_by_key(|t| t == "events");
+    Ok(tables)
+}
+
+/// Erase one person: record, wait `grace` (so every sink has the record before rows are
+/// deleted), delete from every event table, report. Idempotent: erasing again removes
+/// nothing more and adds another audit record.
+pub async fn erase(
+    client: &clickhouse::Client,
+    hashing: &TenantHashing,
+    request: &ErasureRequest,
+    grace: Duration,
+) -> Result<ErasureReport, ErasureError> {
+    if request.tenant.trim().is_empty() {
+        return Err(ErasureError::EmptyTenant);
+    }
+    if request.value.trim().is_empty() {
+        return Err(ErasureError::EmptyValue);
+    }
+    let tenant = request.tenant.as_str();
+    let forms = stored_forms(request, hashing);
+    let hashes: Vec<String> = forms.iter().map(|f| value_hash(tenant, f)).collect();
+    let identity_hash = value_hash(
+        tenant,
+        &format!(
+            "{}:{}",
+            request.kind.as_str(),
+            normalized(request.kind, &request.value)
+        ),
+    );
+    let requested_at = tributary_service::now_ms();
+    let record = |report: &str| {
+        client
+            .query(
+                "INSERT INTO erasures (tenant, identity_kind, identity_hash, value_hashes, \
+                 requested_at, requested_by, report) \
+                 VALUES (?, ?, ?, ?, fromUnixTimestamp64Milli(?), ?, ?)",
+            )
+            .bind(tenant)
+            .bind(request.kind.as_str())
+            .bind(&identity_hash)
+            .bind(&hashes)
+            .bind(requested_at)
+            .bind(&request.requested_by)
+            .bind(report.to_string())
+    };
+    record("{\"state\":\"requested\"}").execute().await?;
+    tokio::time::sleep(grace).await;
+
+    let matches = "tenant = ? AND (user_key IN ? OR user_id IN ? OR identity IN ? \
+                   OR email IN ? OR phone IN ?)";
+    let mut removed = BTreeMap::new();
+    for table in event_tables(client).await? {
+        let selector =
+            format!("tenant = ? AND event_uid IN (SELECT event_uid FROM events WHERE {matches})");
+        let bind = |sql: &str| {
+            let mut query = client.query(sql).bind(tenant).bind(tenant);
+            for _ in 0..5 {
+                query = query.bind(&forms);
+            }
+            query
+        };
+        let count: u64 = bind(&format!("SELECT count() FROM `{table}` WHERE {selector}"))
+            .fetch_one()
+            .await?;
+        if count > 0 {
+            bind(&format!("DELETE FROM `{table}` WHERE {selector}"))
+                .with_option("lightweight_deletes_sync", "2")
+                .with_option("mutations_sync", "2")
+                .execute()
+                .await?;
+        }
+        removed.insert(table, count);
+    }
+    let report = ErasureReport {
+        tenant: tenant.to_string(),
+        identity_kind: request.kind.as_str().to_string(),
+        identity_hash: identity_hash.clone(),
+        removed,
+    };
+    let json = serde_json::to_string(&report).expect("a report always serializes");
+    record(&json).execute().await?;
+    Ok(report)
+}
+
+/// The sink's copy of the erasure records: tenant → hashes of erased stored values.
+#[derive(Clone, Default)]
+pub struct Erasures {
+    erased: Arc<RwLock<HashMap<String, HashSet<String>>>>,
+}
+
+impl Erasures {
+    /// Load every record now.
+    pub async fn load(&self, client: &clickhouse::Client) -> Result<(), clickhouse::error::Error> {
+        #[derive(clickhouse::Row, Deserialize)]
+        struct Record {
+            tenant: String,
+            value_hashes: Vec<String>,
+        }
+        let rows: Vec<Record> = client
+            .query("SELECT tenant, value_hashes FROM erasures")
+            .fetch_all()
+            .await?;
+        let mut erased: HashMap<String, HashSet<String>> = HashMap::new();
+        for record in rows {
+            erased
+                .entry(record.tenant)
+                .or_default()
+                .extend(record.value_hashes);
+        }
+        *self.erased.write().expect("erasures lock") = erased;
+        Ok(())
+    }
+
+    /// Reload every `every` until the process ends; a failed load keeps the last set.
+    pub fn spawn_refresh(&self, client: clickhouse::Client, every: Duration) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(error) = this.load(&client).await {
+                    tracing::warn!(%error, "reloading erasures failed; keeping the last set");
+                }
+            }
+        });
+    }
+
+    /// Whether `row` belongs to an erased person.
+    pub fn is_erased(&self, row: &EventRow) -> bool {
+        let erased = self.erased.read().expect("erasures lock");
+        let Some(hashes) = erased.get(&row.tenant) else {
+            return false;
+        };
+        std::iter::once(Some(&row.user_key))
+            .chain([&row.user_id, &row.identity, &row.email, &row.phone].map(Option::as_ref))
+            .flatten()
+            .any(|value| hashes.contains(&value_hash(&row.tenant, value)))
+    }
+
+    /// `rows` without erased people's rows; borrowed as is when none is erased.
+    pub fn retain<'a>(&self, rows: &'a [EventRow]) -> std::borrow::Cow<'a, [EventRow]> {
+        if self.erased.read().expect("erasures lock").is_empty()
+            || !rows.iter().any(|row| self.is_erased(row))
+        {
+            return std::borrow::Cow::Borrowed(rows);
+        }
+        let kept: Vec<EventRow> = rows
+            .iter()
+            .filter(|row| !self.is_erased(row))
+            .cloned()
+            .collect();
+        let dropped = rows.len() - kept.len();
+        crate::metrics::erased_dropped(dropped);
+        tracing::info!(dropped, "rows of erased people dropped");
+        std::borrow::Cow::Owned(kept)
+    }
+}
+
+/// Load erasures at start (fails loudly: a sink must not insert without them), then keep them
+/// fresh.
+pub async fn start(config: &Config) -> anyhow::Result<Erasures> {
+    let client = crate::clickhouse_client(&config.clickhouse);
+    let erasures = Erasures::default();
+    erasures.load(&client).await?;
+    erasures.spawn_refresh(
+        client,
+        Duration::from_millis(config.sink.erasure_refresh_ms.max(100)),
+    );
+    Ok(erasures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TenantHashingRules;
+
+    fn request(kind: IdentityKind, value: &str) -> ErasureRequest {
+        ErasureRequest {
+            tenant: "acme".into(),
+            kind,
+            value: value.into(),
+            requested_by: "test".into(),
+        }
+    }
+
+    #[test]
+    fn stored_forms_follow_the_enrichers_normalization_and_hashing() {
+        let mut hashing = TenantHashing::default();
+        assert_eq!(
+            stored_forms(
+                &request(IdentityKind::Email, " Jane@Example.COM "),
+                &hashing
+            ),
+            vec!["jane@example.com"]
+        );
+        assert_eq!(
+            stored_forms(&request(IdentityKind::Phone, "+91 98765-43210"), &hashing),
+            vec!["+919876543210"]
+        );
+        hashing.tenants.insert(
+            "acme".into(),
+            TenantHashingRules {
+                hash_fields: vec!["email".into()],
+                hash_salt: Some("pepper".into()),
+            },
+        );
+        assert_eq!(
+            stored_forms(&request(IdentityKind::Email, "jane@example.com"), &hashing),
+            vec![
+                "jane@example.com".to_string(),
+                hash_pii("pepper", "jane@example.com")
+            ]
+        );
+        // Phone is not hashed for this tenant; identity keeps the form as sent too.
+        assert_eq!(
+            stored_forms(&request(IdentityKind::Phone, "+919876543210"), &hashing).len(),
+            1
+        );
+        assert_eq!(
+            stored_forms(
+                &request(IdentityKind::Identity, "Jane@Example.com"),
+                &hashing
+            ),
+            vec!["jane@example.com", "Jane@Example.com"]
+        );
+    }
+}
