@@ -46,6 +46,8 @@ pub struct SinkConfig {
     /// How often the erasure records are reloaded; `tributary-sink erase` waits twice this
     /// before deleting, so every running sink drops the person's rows from then on.
     pub erasure_refresh_ms: u64,
+    /// Days rows are kept, per tenant (`crate::retention`); default none.
+    pub retention: crate::retention::RetentionConfig,
 }
 
 impl Default for SinkConfig {
@@ -56,6 +58,7 @@ impl Default for SinkConfig {
             batch: BatchConfig::default(),
             max_backoff_ms: 10_000,
             erasure_refresh_ms: 1000,
+            retention: Default::default(),
         }
     }
 }

@@ -49,15 +49,6 @@ impl IdentityKind {
             IdentityKind::Identity => "identity",
         }
     }
-
-    /// The enricher's `hash_fields` name of the field this kind is stored in, if hashable.
-    fn hashed_as(self) -> Option<&'static str> {
-        match self {
-            IdentityKind::Email => Some("email"),
-            IdentityKind::Phone => Some("phone"),
-            IdentityKind::UserKey | IdentityKind::Identity => None,
-        }
-    }
 }
 
 /// One erasure request.
@@ -105,21 +96,41 @@ fn normalized(kind: IdentityKind, value: &str) -> String {
     }
 }
 
-/// Every stored form of the identifier: clear, and salted where the tenant hashes the field.
+/// Every stored form of the identifier: as normalized and as given (an `identity` is stored
+/// as sent), each also salted where the tenant hashes that field (an `identity` that is an
+/// e-mail or phone number is hashed as one).
 pub fn stored_forms(request: &ErasureRequest, hashing: &TenantHashing) -> Vec<String> {
-    let value = normalized(request.kind, &request.value);
-    let mut forms = vec![value.clone()];
-    if request.kind == IdentityKind::Identity && value != request.value.trim() {
-        forms.push(request.value.trim().to_string());
+    let given = request.value.trim();
+    let value = normalized(request.kind, given);
+    let mut clear = vec![value.clone()];
+    if given != value {
+        clear.push(given.to_string());
     }
-    let tenant = hashing.tenants.get(&request.tenant);
-    if let (Some(field), Some(tenant)) = (request.kind.hashed_as(), tenant) {
-        if tenant
+    let hashed_as = match request.kind {
+        IdentityKind::Email => Some("email"),
+        IdentityKind::Phone => Some("phone"),
+        IdentityKind::Identity if value.contains('@') => Some("email"),
+        IdentityKind::Identity
+            if value.len() >= 7
+                && value
+                    .trim_start_matches('+')
+                    .bytes()
+                    .all(|b| b.is_ascii_digit()) =>
+        {
+            Some("phone")
+        }
+        IdentityKind::Identity | IdentityKind::UserKey => None,
+    };
+    let rules = hashing.tenants.get(&request.tenant);
+    let mut forms = clear.clone();
+    if let (Some(field), Some(rules)) = (hashed_as, rules) {
+        if rules
             .hash_fields
             .iter()
             .any(|f| f.eq_ignore_ascii_case(field))
         {
-            forms.push(hash_pii(tenant.hash_salt.as_deref().unwrap_or(""), &value));
+            let salt = rules.hash_salt.as_deref().unwrap_or("");
+            forms.extend(clear.iter().map(|c| hash_pii(salt, c)));
         }
     }
     forms
@@ -332,16 +343,16 @@ mod tests {
     #[test]
     fn stored_forms_follow_the_enrichers_normalization_and_hashing() {
         let mut hashing = TenantHashing::default();
+        let forms = |kind, value: &str, hashing: &TenantHashing| {
+            stored_forms(&request(kind, value), hashing)
+        };
         assert_eq!(
-            stored_forms(
-                &request(IdentityKind::Email, " Jane@Example.COM "),
-                &hashing
-            ),
-            vec!["jane@example.com"]
+            forms(IdentityKind::Email, " Jane@Example.COM ", &hashing),
+            ["jane@example.com", "Jane@Example.COM"]
         );
         assert_eq!(
-            stored_forms(&request(IdentityKind::Phone, "+91 98765-43210"), &hashing),
-            vec!["+919876543210"]
+            forms(IdentityKind::Phone, "+91 98765-43210", &hashing),
+            ["+919876543210", "+91 98765-43210"]
         );
         hashing.tenants.insert(
             "acme".into(),
@@ -351,23 +362,27 @@ mod tests {
             },
         );
         assert_eq!(
-            stored_forms(&request(IdentityKind::Email, "jane@example.com"), &hashing),
-            vec![
+            forms(IdentityKind::Email, "jane@example.com", &hashing),
+            [
                 "jane@example.com".to_string(),
                 hash_pii("pepper", "jane@example.com")
             ]
         );
-        // Phone is not hashed for this tenant; identity keeps the form as sent too.
+        // Phone is not hashed for this tenant.
         assert_eq!(
-            stored_forms(&request(IdentityKind::Phone, "+919876543210"), &hashing).len(),
-            1
+            forms(IdentityKind::Phone, "+919876543210", &hashing),
+            ["+919876543210"]
         );
+        // An identity is stored as sent, and hashed as the e-mail it is.
         assert_eq!(
-            stored_forms(
-                &request(IdentityKind::Identity, "Jane@Example.com"),
-                &hashing
-            ),
-            vec!["jane@example.com", "Jane@Example.com"]
+            forms(IdentityKind::Identity, "Jane@Example.com", &hashing),
+            [
+                "jane@example.com".to_string(),
+                "Jane@Example.com".to_string(),
+                hash_pii("pepper", "jane@example.com"),
+                hash_pii("pepper", "Jane@Example.com"),
+            ]
         );
+        assert_eq!(forms(IdentityKind::UserKey, "u-42", &hashing), ["u-42"]);
     }
 }

@@ -8,6 +8,7 @@ pub mod erasure;
 pub mod metrics;
 pub mod migrate;
 pub mod pipeline;
+pub mod retention;
 pub mod row;
 pub mod store;
 

@@ -19,7 +19,7 @@ struct Args {
 enum Command {
     /// Consume and insert until SIGTERM/SIGINT (the default).
     Run,
-    /// Apply the ClickHouse migrations and exit.
+    /// Apply the ClickHouse migrations and `[sink.retention]`, and exit.
     Migrate,
     /// Erase one person of one tenant from every table, keep an erasure record (hashes only)
     /// so copies still in Kafka are dropped when redelivered, and print what was removed.
@@ -76,6 +76,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             let applied = tributary_sink::migrate::migrate(&config.clickhouse).await?;
             println!("migrations applied: {applied:?}");
+            let client = tributary_sink::clickhouse_client(&config.clickhouse);
+            let retained =
+                tributary_sink::retention::apply(&client, &config.sink.retention).await?;
+            println!("retention applied to: {retained:?}");
             Ok(())
         }
         Command::Erase(erase) => {

@@ -366,6 +366,14 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");
     }
+    let retained = crate::retention::apply(
+        &crate::clickhouse_client(&config.clickhouse),
+        &config.sink.retention,
+    )
+    .await?;
+    if !retained.is_empty() {
+        tracing::info!(tables = ?retained, retention = ?config.sink.retention, "retention applied");
+    }
     let erasures = crate::erasure::start(&config).await?;
     let consumer: StreamConsumer = kafka::consumer(&config.kafka, &config.sink.group)?;
     consumer.subscribe(&[config.kafka.topics.normalized.as_str()])?;

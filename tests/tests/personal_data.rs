@@ -1,12 +1,14 @@
-//! Erasure of one person (GDPR art. 17) through the real broker and ClickHouse: the person's
-//! rows leave every table, everyone else's stay, and a replay of the whole raw topic from
-//! offset 0 through fresh consumer groups brings nothing of the person back.
+//! Personal data through the real broker and ClickHouse. Erasure of one person (GDPR art.
+//! 17): the person's rows leave every table, everyone else's stay, and a replay of the whole
+//! raw topic from offset 0 through fresh consumer groups brings nothing of the person back.
+//! Retention per tenant: the TTL the sink puts on every event table.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use tributary_sink::config::TenantHashing;
 use tributary_sink::erasure::{erase, ErasureRequest, IdentityKind};
+use tributary_sink::retention::RetentionConfig;
 use tributary_tests::Pipeline;
 
 const ACTIVITY_KEY: &str = "demo-netcore-key";
@@ -63,6 +65,22 @@ async fn events_of(pipeline: &Pipeline, table: &str, who: &str) -> u64 {
         .unwrap()
 }
 
+/// Nothing of Jane in any table, all of Bob.
+async fn assert_only_bob_is_left(pipeline: &Pipeline) {
+    for table in ["events", "lead_analytics"] {
+        assert_eq!(
+            events_of(pipeline, table, "jane@example.com").await,
+            0,
+            "{table}"
+        );
+    }
+    assert_eq!(events_of(pipeline, "events", "bob@example.com").await, 4);
+    assert_eq!(
+        events_of(pipeline, "lead_analytics", "bob@example.com").await,
+        1
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_erased_person_is_gone_from_every_table_and_a_replay_from_offset_0_brings_nothing_back()
 {
@@ -103,18 +121,7 @@ async fn an_erased_person_is_gone_from_every_table_and_a_replay_from_offset_0_br
         Some(&0),
         "{report:?}"
     );
-    for table in ["events", "lead_analytics"] {
-        assert_eq!(
-            events_of(&pipeline, table, "jane@example.com").await,
-            0,
-            "{table}"
-        );
-    }
-    assert_eq!(events_of(&pipeline, "events", "bob@example.com").await, 4);
-    assert_eq!(
-        events_of(&pipeline, "lead_analytics", "bob@example.com").await,
-        1
-    );
+    assert_only_bob_is_left(&pipeline).await;
     // The audit record keeps hashes, never the address.
     let audit: String = pipeline
         .clickhouse()
@@ -149,19 +156,79 @@ async fn an_erased_person_is_gone_from_every_table_and_a_replay_from_offset_0_br
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    for table in ["events", "lead_analytics"] {
-        assert_eq!(
-            events_of(&pipeline, table, "jane@example.com").await,
-            0,
-            "{table}"
-        );
-    }
-    assert_eq!(events_of(&pipeline, "events", "bob@example.com").await, 4);
-    assert_eq!(
-        events_of(&pipeline, "lead_analytics", "bob@example.com").await,
-        1
-    );
+    assert_only_bob_is_left(&pipeline).await;
     enricher.stop().await;
     sink.stop().await;
+    pipeline.stop().await;
+}
+
+#[tokio::test]
+async fn retention_per_tenant_deletes_old_rows_of_that_tenant_only() {
+    let pipeline = Pipeline::new("retention").await;
+    tributary_sink::migrate::migrate(&pipeline.clickhouse)
+        .await
+        .unwrap();
+    let client = pipeline.clickhouse();
+    let retention = RetentionConfig {
+        default_days: Some(30),
+        tenants: [("short".to_string(), 1)].into(),
+    };
+    let changed = tributary_sink::retention::apply(&client, &retention)
+        .await
+        .unwrap();
+    assert_eq!(
+        changed,
+        ["contact_analytics", "events", "lead_analytics", "revenue"]
+    );
+    let now = tributary_service::now_ms();
+    let day = 86_400_000;
+    // (event_uid, tenant, received at, kept): short keeps 1 day, every other tenant 30.
+    let rows = [
+        ("long-mid", "other", now - 2 * day, true),
+        ("long-old", "other", now - 40 * day, false),
+        ("short-new", "short", now, true),
+        ("short-old", "short", now - 2 * day, false),
+    ];
+    for (uid, tenant, at, _) in rows {
+        client
+            .query(
+                "INSERT INTO events (event_uid, tenant, received_at, received_at_ms) \
+                 VALUES (?, ?, toDateTime(intDiv(?, 1000)), ?)",
+            )
+            .bind(uid)
+            .bind(tenant)
+            .bind(at)
+            .bind(at)
+            .execute()
+            .await
+            .unwrap();
+    }
+    client
+        .query("OPTIMIZE TABLE events FINAL")
+        .execute()
+        .await
+        .unwrap();
+    let kept: Vec<String> = client
+        .query("SELECT event_uid FROM events ORDER BY event_uid")
+        .fetch_all()
+        .await
+        .unwrap();
+    let want: Vec<&str> = rows.iter().filter(|r| r.3).map(|r| r.0).collect();
+    assert_eq!(kept, want);
+
+    // No retention configured: the TTLs go again.
+    let changed = tributary_sink::retention::apply(&client, &RetentionConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(changed.len(), 4);
+    let with_ttl: u64 = client
+        .query(
+            "SELECT count() FROM system.tables WHERE database = currentDatabase() \
+             AND create_table_query LIKE '%TTL%'",
+        )
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(with_ttl, 0);
     pipeline.stop().await;
 }
