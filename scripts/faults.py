@@ -43,7 +43,7 @@ import uuid
 # Poison runs last: a consumer it crashes cannot spoil the scenarios after it.
 SCENARIOS = ["sink_kill", "enricher_kill", "clickhouse_outage", "broker_restart",
              "client_retries", "rebalance", "single_enricher_kill", "single_sink_kill",
-             "clickhouse_freeze", "broker_freeze", "poison"]
+             "clickhouse_freeze", "broker_freeze", "erasure_sink_kill", "poison"]
 S2S_TOKEN = "skjdfASFasf03asdffar3asJHB32r"
 ACTIVITY_KEY = "demo-netcore-key"
 RETRYABLE = {408, 429, 500, 502, 503, 504}
@@ -907,7 +907,51 @@ def scenario_rebalance(suite):
     return [r]
 
 
+def scenario_erasure_sink_kill(suite):
+    """One person is erased while the sinks are killed with the person's events still in
+    flight: nothing of the person may be stored in the end, and nobody else's event lost."""
+    tag = f"f{suite.run_id}_erasure"
+    person = f"{tag}-person@example.com"
+    rnd = random.Random(13)
+    count = volume(suite, 20_000) // 50
+    first = [activity_batch(tag, i, 50, rnd) for i in range(count // 2)]
+    for b in first:  # the person is the first item of every request of the first wave
+        items = json.loads(b.body)
+        items[0]["identity"] = person
+        b.body = json.dumps(items).encode()
+        b.keys = b.keys[1:]
+    second = [activity_batch(tag, i, 50, rnd) for i in range(count // 2, count)]
+    traffic = Traffic(suite.gateway_port, first, rate=len(first) / 10).start()
+    kills = kill_loop(suite, "erasure_sink_kill", suite.sinks[:2], 3, traffic)
+    traffic.join()
+    # Erase at once, while the first wave is still on its way to ClickHouse and the sinks keep
+    # being killed under the second wave.
+    sink = suite.sinks[0]
+    eraser = subprocess.Popen(
+        [os.path.join(suite.bin, "tributary-sink"), "--config", suite.config_path, "erase",
+         "--tenant", "default", "--identity", person],
+        env=sink.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    later = Traffic(suite.gateway_port, second, rate=len(second) / 10).start()
+    kills += kill_loop(suite, "erasure_sink_kill", suite.sinks[:2], 3, later)
+    later.join()
+    output, _ = eraser.communicate(timeout=300)
+    both = Traffic(suite.gateway_port, [], clients=0)
+    both.started, both.finished = traffic.started, later.finished
+    r = check(suite, "erasure while sinks die", tag, first + second, both, 180)
+    r.notes.append(f"{kills} x kill -9 of a sink; the person erased between the two waves")
+    if eraser.returncode != 0:
+        r.failures.append(f"erase exited {eraser.returncode}: {output.decode()[-300:]}")
+    left = int(suite.stack.query(
+        f"SELECT count() FROM events WHERE identity = '{person}'"))
+    if left:
+        r.failures.append(f"{left} rows of the erased person are stored")
+    else:
+        r.notes.append(f"erased person: 0 rows (of {len(first)} events sent before the erasure)")
+    return [r]
+
+
 RUNNERS = {
+    "erasure_sink_kill": scenario_erasure_sink_kill,
     "sink_kill": scenario_sink_kill,
     "enricher_kill": scenario_enricher_kill,
     "clickhouse_outage": scenario_clickhouse_outage,

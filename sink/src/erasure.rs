@@ -8,16 +8,17 @@
 //!   for, and reports the rows removed per table.
 //! - [`Erasures`] is the sink's copy of those records, reloaded every `refresh_ms`: before
 //!   each insert attempt, a row whose `user_key`, `user_id`, `identity`, `email` or `phone`
-//!   holds an erased value of its tenant is dropped. Copies still in Kafka (a replay of
-//!   `events.raw` from offset 0, a redelivery of `events.normalized`) therefore never reach
-//!   ClickHouse again.
+//!   holds an erased value of its tenant, and that the gateway received before the erasure,
+//!   is dropped. Copies still in Kafka (a replay of `events.raw` from offset 0, a redelivery
+//!   of `events.normalized`) therefore never reach ClickHouse again; what the person sends
+//!   after the erasure is new data and is stored.
 //!
 //! A person is named by one identifier. Its stored forms are matched: the value as given
 //! (trimmed; an e-mail lowercased; a phone without spaces, dashes, dots or parentheses, so
 //! give it in E.164 as stored, `+919876543210`), and, when the tenant hashes that field
 //! (`[enricher.tenants.<name>] hash_fields`), its salted hash as the enricher stores it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -141,6 +142,10 @@ fn value_hash(tenant: &str, value: &str) -> String {
     hash_pii(tenant, value)
 }
 
+/// Delete passes at most: the first, one `grace` later for inserts that were under way, and
+/// more only while a pass still finds rows.
+const SWEEPS: usize = 4;
+
 /// Tables of the database that hold events: MergeTree tables with `tenant` and `event_uid`.
 async fn event_tables(client: &clickhouse::Client) -> Result<Vec<String>, ErasureError> {
     let mut tables: Vec<String> = client
@@ -160,8 +165,9 @@ async fn event_tables(client: &clickhouse::Client) -> Result<Vec<String>, Erasur
 }
 
 /// Erase one person: record, wait `grace` (so every sink has the record before rows are
-/// deleted), delete from every event table, report. Idempotent: erasing again removes
-/// nothing more and adds another audit record.
+/// deleted), delete from every event table (again `grace` later, for inserts that were under
+/// way), report. Takes about three `grace`s. Idempotent: erasing again removes nothing more
+/// and adds another audit record.
 pub async fn erase(
     client: &clickhouse::Client,
     hashing: &TenantHashing,
@@ -206,28 +212,41 @@ pub async fn erase(
 
     let matches = "tenant = ? AND (user_key IN ? OR user_id IN ? OR identity IN ? \
                    OR email IN ? OR phone IN ?)";
-    let mut removed = BTreeMap::new();
-    for table in event_tables(client).await? {
-        let selector =
-            format!("tenant = ? AND event_uid IN (SELECT event_uid FROM events WHERE {matches})");
-        let bind = |sql: &str| {
-            let mut query = client.query(sql).bind(tenant).bind(tenant);
-            for _ in 0..5 {
-                query = query.bind(&forms);
-            }
-            query
-        };
-        let count: u64 = bind(&format!("SELECT count() FROM `{table}` WHERE {selector}"))
-            .fetch_one()
-            .await?;
-        if count > 0 {
-            bind(&format!("DELETE FROM `{table}` WHERE {selector}"))
-                .with_option("lightweight_deletes_sync", "2")
-                .with_option("mutations_sync", "2")
-                .execute()
-                .await?;
+    let selector =
+        format!("tenant = ? AND event_uid IN (SELECT event_uid FROM events WHERE {matches})");
+    let bind = |sql: &str| {
+        let mut query = client.query(sql).bind(tenant).bind(tenant);
+        for _ in 0..5 {
+            query = query.bind(&forms);
         }
-        removed.insert(table, count);
+        query
+    };
+    let tables = event_tables(client).await?;
+    let mut removed: BTreeMap<String, u64> = tables.iter().map(|t| (t.clone(), 0)).collect();
+    // A second pass, `grace` later, removes what an insert already under way at the first one
+    // stored; further passes only while one still finds rows.
+    for pass in 0..SWEEPS {
+        let mut found = 0;
+        for table in &tables {
+            let count: u64 = bind(&format!("SELECT count() FROM `{table}` WHERE {selector}"))
+                .fetch_one()
+                .await?;
+            if count > 0 {
+                bind(&format!("DELETE FROM `{table}` WHERE {selector}"))
+                    .with_option("lightweight_deletes_sync", "2")
+                    .with_option("mutations_sync", "2")
+                    .execute()
+                    .await?;
+            }
+            found += count;
+            *removed.entry(table.clone()).or_default() += count;
+        }
+        if pass > 0 && found == 0 {
+            break;
+        }
+        if pass + 1 < SWEEPS {
+            tokio::time::sleep(grace).await;
+        }
     }
     let report = ErasureReport {
         tenant: tenant.to_string(),
@@ -240,10 +259,12 @@ pub async fn erase(
     Ok(report)
 }
 
-/// The sink's copy of the erasure records: tenant → hashes of erased stored values.
+/// The sink's copy of the erasure records: tenant → hash of an erased stored value → when it
+/// was erased (epoch ms). Only rows the gateway received up to that time are the erased
+/// person's copies; what the person sends after the erasure is new data and is kept.
 #[derive(Clone, Default)]
 pub struct Erasures {
-    erased: Arc<RwLock<HashMap<String, HashSet<String>>>>,
+    erased: Arc<RwLock<HashMap<String, HashMap<String, i64>>>>,
 }
 
 impl Erasures {
@@ -253,17 +274,22 @@ impl Erasures {
         struct Record {
             tenant: String,
             value_hashes: Vec<String>,
+            requested_at_ms: i64,
         }
         let rows: Vec<Record> = client
-            .query("SELECT tenant, value_hashes FROM erasures")
+            .query(
+                "SELECT tenant, value_hashes, toUnixTimestamp64Milli(requested_at) \
+                 AS requested_at_ms FROM erasures",
+            )
             .fetch_all()
             .await?;
-        let mut erased: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut erased: HashMap<String, HashMap<String, i64>> = HashMap::new();
         for record in rows {
-            erased
-                .entry(record.tenant)
-                .or_default()
-                .extend(record.value_hashes);
+            let tenant = erased.entry(record.tenant).or_default();
+            for hash in record.value_hashes {
+                let at = tenant.entry(hash).or_insert(record.requested_at_ms);
+                *at = (*at).max(record.requested_at_ms);
+            }
         }
         *self.erased.write().expect("erasures lock") = erased;
         Ok(())
@@ -282,7 +308,7 @@ impl Erasures {
         });
     }
 
-    /// Whether `row` belongs to an erased person.
+    /// Whether `row` is a copy of an erased person's data (received up to the erasure).
     pub fn is_erased(&self, row: &EventRow) -> bool {
         let erased = self.erased.read().expect("erasures lock");
         let Some(hashes) = erased.get(&row.tenant) else {
@@ -291,7 +317,8 @@ impl Erasures {
         std::iter::once(Some(&row.user_key))
             .chain([&row.user_id, &row.identity, &row.email, &row.phone].map(Option::as_ref))
             .flatten()
-            .any(|value| hashes.contains(&value_hash(&row.tenant, value)))
+            .filter_map(|value| hashes.get(&value_hash(&row.tenant, value)))
+            .any(|erased_at| row.received_at_ms <= *erased_at)
     }
 
     /// `rows` without erased people's rows; borrowed as is when none is erased.
