@@ -231,7 +231,7 @@ def test_migrations_create_every_table_sorted_by_the_uid_and_every_column_has_a_
         f"SELECT name, sorting_key, partition_key FROM system.tables WHERE database = '{db.name}'")}
     assert {"events", "lead_analytics", "contact_analytics", "revenue", "events_per_day",
             "daily_active_users", "revenue_per_day", "lead_analytics_from_events",
-            "contact_analytics_from_events", "revenue_from_events"} == set(tables)
+            "contact_analytics_from_events", "revenue_from_events", "erasures"} == set(tables)
     # Only what every copy of an event shares: DESIGN.md, "One event_uid is one row". A CRM
     # uid is derived from tenant, source, customer, entity and recording (the enricher's rule).
     for table, key in [("events", "tenant, event_uid"), ("revenue", "tenant, event_uid"),
@@ -241,7 +241,7 @@ def test_migrations_create_every_table_sorted_by_the_uid_and_every_column_has_a_
         assert tables[table]["partition_key"] == "", table
     uncommented = db.rows(
         "SELECT table, name FROM system.columns WHERE database = currentDatabase() "
-        "AND table IN ('events', 'lead_analytics', 'contact_analytics', 'revenue') "
+        "AND table IN ('events', 'lead_analytics', 'contact_analytics', 'revenue', 'erasures') "
         "AND comment = ''"
     )
     assert uncommented == []

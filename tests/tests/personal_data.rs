@@ -95,6 +95,14 @@ async fn an_erased_person_is_gone_from_every_table_and_a_replay_from_offset_0_br
         )
         .await;
     assert_eq!(stored, 8);
+    let leads = pipeline
+        .wait_for_count(
+            "SELECT uniqExact(event_uid) FROM lead_analytics",
+            2,
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(leads, 2);
     assert_eq!(
         events_of(&pipeline, "lead_analytics", "jane@example.com").await,
         1
