@@ -227,8 +227,16 @@ async fn dispatch(
         Endpoint::NotFound => return endpoint.transport_error(&TransportError::NotFound),
         Endpoint::OpenApi if req.method() == Method::GET => return crate::openapi::response(),
         Endpoint::Search if req.method() == Method::GET => {
+            let tenant = match gateway.credentials.crm_tenant(req.headers()) {
+                Ok(tenant) => tenant,
+                Err(error) => return families::crm::unauthorized(error),
+            };
             return match &gateway.search {
-                Some(search) => search.handle(req.uri().path(), req.uri().query()).await,
+                Some(search) => {
+                    search
+                        .handle(tenant, req.uri().path(), req.uri().query())
+                        .await
+                }
                 None => endpoint.transport_error(&TransportError::Internal),
             };
         }

@@ -26,6 +26,15 @@ pub use http::{serve, Gateway};
 /// `listener` until `shutdown`. The binary and the integration tests run this same function.
 pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
     let credentials = credentials::Credentials::from_config(&config.tenants)?;
+    if credentials.crm_access == config::CrmAccess::Open {
+        tracing::warn!(
+            default_tenant = %credentials.default_tenant,
+            "tenants.crm_access = \"open\": the CRM API and the lead/contact search answer \
+             requests without a key as the default tenant; anyone who can reach the gateway \
+             can read that tenant's leads. Set tenants.crm_access = \"required\" and \
+             tenants.crm_keys in production"
+        );
+    }
     let timeout = Duration::from_millis(config.gateway.publish_timeout_ms);
     let mut kafka_config = config.kafka.clone();
     kafka_config
