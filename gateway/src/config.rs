@@ -37,6 +37,11 @@ pub struct GatewayConfig {
     /// headers, which any client can write, are ignored (`sender.rs`).
     #[serde(deserialize_with = "crate::sender::deserialize_proxies")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Web origins whose pages may read each endpoint's answers (CORS), keyed by family label
+    /// (`mobile_batch`, `crm`, `s2s`, `activity`) or `search`: `["*"]` for any, or
+    /// `"https://host[:port]"` entries. Unlisted families allow any origin; the search allows
+    /// none unless listed (`cors.rs`).
+    pub allowed_origins: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for GatewayConfig {
@@ -50,6 +55,7 @@ impl Default for GatewayConfig {
             max_inflated_bytes: 8 * 1024 * 1024,
             max_connections: 4096,
             trusted_proxies: Vec::new(),
+            allowed_origins: Default::default(),
         }
     }
 }

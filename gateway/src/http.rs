@@ -10,7 +10,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
+use hyper::header::{
+    HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ORIGIN, USER_AGENT,
+};
 use hyper::{Method, Request};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
@@ -20,6 +22,7 @@ use tributary_schemas::{compress_body, RawBatch};
 use tributary_service::Shutdown;
 
 use crate::config::GatewayConfig;
+use crate::cors;
 use crate::credentials::Credentials;
 use crate::families::{
     self, AcceptContext, FamilyRoute, HttpResponse, RequestParts, TransportError,
@@ -67,6 +70,14 @@ impl Endpoint {
             Endpoint::Search => "search",
             Endpoint::OpenApi => "openapi",
             Endpoint::NotFound => "none",
+        }
+    }
+
+    /// The methods a preflight allows.
+    fn methods(self) -> &'static str {
+        match self {
+            Endpoint::Family(_) => "POST, OPTIONS",
+            _ => "GET, OPTIONS",
         }
     }
 
@@ -160,6 +171,9 @@ async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr)
     let endpoint = Endpoint::route(req.uri().path());
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let started = std::time::Instant::now();
+    let origin = req.headers().get(ORIGIN).cloned();
+    let preflight = (req.method() == Method::OPTIONS && !matches!(endpoint, Endpoint::NotFound))
+        .then(|| endpoint.methods());
     let mut response = dispatch(&gateway, endpoint, req, peer, &id)
         .instrument(span.clone())
         .await;
@@ -175,41 +189,19 @@ async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr)
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
-    allow_cross_origin(&mut response);
+    cors::decorate(
+        &mut response,
+        &gateway.config.allowed_origins,
+        endpoint.label(),
+        origin.as_ref(),
+        preflight,
+    );
     response
 }
 
-/// Web apps and browser extensions (seeds 000 and 001) post from other origins; they carry no
-/// cookies, so any origin may send and read.
-fn allow_cross_origin(response: &mut HttpResponse) {
-    let headers = response.headers_mut();
-    headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
-    headers.insert(
-        "access-control-expose-headers",
-        HeaderValue::from_static("x-request-id, retry-after"),
-    );
-}
-
-/// Answer a CORS preflight for a known endpoint.
-fn preflight(endpoint: Endpoint) -> HttpResponse {
-    let mut response = families::empty_response(hyper::StatusCode::NO_CONTENT);
-    let methods = match endpoint {
-        Endpoint::Family(_) => "POST, OPTIONS",
-        _ => "GET, OPTIONS",
-    };
-    let headers = response.headers_mut();
-    headers.insert(
-        "access-control-allow-methods",
-        HeaderValue::from_static(methods),
-    );
-    headers.insert(
-        "access-control-allow-headers",
-        HeaderValue::from_static(
-            "authorization, content-type, content-encoding, accept, x-request-id",
-        ),
-    );
-    headers.insert("access-control-max-age", HeaderValue::from_static("86400"));
-    response
+/// A CORS preflight for a known endpoint: `cors::decorate` adds what the origin may do.
+fn preflight() -> HttpResponse {
+    families::empty_response(hyper::StatusCode::NO_CONTENT)
 }
 
 async fn dispatch(
@@ -220,7 +212,7 @@ async fn dispatch(
     request_id: &str,
 ) -> HttpResponse {
     if req.method() == Method::OPTIONS && !matches!(endpoint, Endpoint::NotFound) {
-        return preflight(endpoint);
+        return preflight();
     }
     let family = match endpoint {
         Endpoint::Family(family) => family,

@@ -3,6 +3,7 @@
 //! lead/contact search endpoints over ClickHouse.
 
 pub mod config;
+pub mod cors;
 pub mod credentials;
 pub mod families;
 pub mod http;
@@ -26,6 +27,7 @@ pub use http::{serve, Gateway};
 /// `listener` until `shutdown`. The binary and the integration tests run this same function.
 pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
     let credentials = credentials::Credentials::from_config(&config.tenants)?;
+    cors::validate(&config.gateway.allowed_origins)?;
     if credentials.crm_access == config::CrmAccess::Open {
         tracing::warn!(
             default_tenant = %credentials.default_tenant,
