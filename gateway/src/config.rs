@@ -42,6 +42,8 @@ pub struct GatewayConfig {
     /// `"https://host[:port]"` entries. Unlisted families allow any origin; the search allows
     /// none unless listed (`cors.rs`).
     pub allowed_origins: std::collections::BTreeMap<String, Vec<String>>,
+    /// Per-tenant events/s and bytes/s with bursts (`rate_limit.rs`); none by default.
+    pub rate_limits: crate::rate_limit::RateLimitsConfig,
 }
 
 impl Default for GatewayConfig {
@@ -56,6 +58,7 @@ impl Default for GatewayConfig {
             max_connections: 4096,
             trusted_proxies: Vec::new(),
             allowed_origins: Default::default(),
+            rate_limits: Default::default(),
         }
     }
 }

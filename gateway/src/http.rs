@@ -29,6 +29,7 @@ use crate::families::{
 };
 use crate::metrics;
 use crate::publish::Publisher;
+use crate::rate_limit::{retry_after_secs, RateLimits};
 use crate::search::Search;
 
 /// Everything a request handler needs; shared by all connections.
@@ -37,6 +38,8 @@ pub struct Gateway {
     pub credentials: Credentials,
     pub publisher: Arc<dyn Publisher>,
     pub search: Option<Search>,
+    /// Every tenant's buckets (`config.rate_limits`).
+    pub rate_limits: RateLimits,
 }
 
 /// Which handler owns a request.
@@ -277,6 +280,17 @@ async fn dispatch(
             return rejection;
         }
     };
+    // The whole request, or none of it: checked before anything is published.
+    if let Err(wait) = gateway
+        .rate_limits
+        .check(&accepted.tenant, accepted.events, body.len())
+    {
+        let limited = endpoint.transport_error(&TransportError::TooManyRequests {
+            retry_after_secs: retry_after_secs(wait),
+        });
+        metrics::observe_rejected(endpoint.label(), limited.status().as_u16());
+        return limited;
+    }
     let (encoding, stored) = compress_body(&body);
     let batch = RawBatch {
         batch_id,

@@ -10,6 +10,7 @@ pub mod http;
 pub mod metrics;
 pub mod openapi;
 pub mod publish;
+pub mod rate_limit;
 pub mod search;
 pub mod sender;
 
@@ -51,6 +52,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> a
         client: config.clickhouse.client(),
     };
     let gateway = Arc::new(Gateway {
+        rate_limits: rate_limit::RateLimits::new(&config.gateway.rate_limits),
         config: config.gateway.clone(),
         credentials,
         publisher: Arc::new(publish::KafkaPublisher::new(

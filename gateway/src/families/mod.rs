@@ -114,6 +114,10 @@ pub enum TransportError {
     Unavailable {
         retry_after_secs: u32,
     },
+    /// The tenant is over its rate limits (`gateway.rate_limits`): nothing was published.
+    TooManyRequests {
+        retry_after_secs: u32,
+    },
     Internal,
 }
 
@@ -126,6 +130,7 @@ impl TransportError {
             TransportError::Timeout => StatusCode::REQUEST_TIMEOUT,
             TransportError::BadContentEncoding(_) => StatusCode::BAD_REQUEST,
             TransportError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            TransportError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             TransportError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -144,6 +149,10 @@ impl TransportError {
                 "Service Unavailable: the event store did not acknowledge in time, retry later"
                     .into()
             }
+            TransportError::TooManyRequests { retry_after_secs } => format!(
+                "Too Many Requests: over this tenant's rate limit, nothing was stored; \
+                 retry after {retry_after_secs} s"
+            ),
             TransportError::Internal => "Internal Server Error".into(),
         }
     }
@@ -152,7 +161,8 @@ impl TransportError {
     pub fn decorate(&self, response: &mut HttpResponse, allow: &'static str) {
         let headers = response.headers_mut();
         match self {
-            TransportError::Unavailable { retry_after_secs } => {
+            TransportError::Unavailable { retry_after_secs }
+            | TransportError::TooManyRequests { retry_after_secs } => {
                 headers.insert("retry-after", HeaderValue::from(*retry_after_secs));
             }
             TransportError::MethodNotAllowed => {

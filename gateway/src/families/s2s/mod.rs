@@ -213,6 +213,7 @@ pub fn transport_error(error: &TransportError) -> HttpResponse {
         TransportError::Timeout => "Request Timeout",
         TransportError::BadContentEncoding(_) => "Bad Request",
         TransportError::Unavailable { .. } => "Service Unavailable",
+        TransportError::TooManyRequests { .. } => "Too Many Requests",
         TransportError::Internal => "Internal Server Error",
     };
     let mut response = error_response(error.status(), text);
