@@ -4,7 +4,7 @@
 #   scripts/bench.sh           the whole bench (7-9 minutes after the build on an idle machine)
 #   scripts/bench.sh --quick   shorter windows, fewer rows and searches (about 5 minutes)
 #   scripts/bench.sh --keep    leave the stack running afterwards (for poking at it)
-#   scripts/bench.sh --only a,d    only these phases (c a b d e; f comes with a, b and d)
+#   scripts/bench.sh --only a,d    only these phases (c a b d e g; f comes with a, b and d)
 #   TRIBUTARY_BENCH_SERVICE_ENV="LD_PRELOAD=..." scripts/bench.sh   extra environment for the
 #                              three services, e.g. to try another allocator without a rebuild
 #
@@ -17,6 +17,8 @@
 #   (d) ingest-to-queryable freshness at a steady 20k events/s, whole pipeline
 #   (e) lead search latency at 1M and 10M stored rows
 #   (f) peak RSS (VmHWM) of each service under its load
+#   (g) per-tenant rate limits: a flooding tenant (closed loop) held at its events/s limit
+#       while another tenant's latency stays within 2x of its solo figure
 # All load goes to 127.0.0.1 and every step is bounded in time.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,7 +26,7 @@ cd "$REPO"
 
 QUICK=0
 KEEP=0
-ONLY=c,a,b,d,e
+ONLY=c,a,b,d,e,g
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
@@ -55,9 +57,9 @@ GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT"
 SINK_METRICS="http://127.0.0.1:$((ADMIN_BASE + 3))/metrics"
 
 if [ "$QUICK" = 1 ]; then
-    LOAD_S=8 WARM_S=2 SIDE_S=5 FRESH_S=20 SINK_ROWS=200000 SEARCH_Q=40 CPU_S=0.4
+    LOAD_S=8 WARM_S=2 SIDE_S=5 FRESH_S=20 SINK_ROWS=200000 SEARCH_Q=40 CPU_S=0.4 TENANT_S=8
 else
-    LOAD_S=20 WARM_S=3 SIDE_S=10 FRESH_S=45 SINK_ROWS=500000 SEARCH_Q=200 CPU_S=1.2
+    LOAD_S=20 WARM_S=3 SIDE_S=10 FRESH_S=45 SINK_ROWS=500000 SEARCH_Q=200 CPU_S=1.2 TENANT_S=15
 fi
 SEARCH_ROWS=1000000,10000000
 
@@ -141,6 +143,9 @@ proc_cpu() {
     (IFS=,; printf '"%s": {%s}\n' "$label" "${parts[*]}") >"$OUT/cpu.$slug"
 }
 STACK_PIDS=()
+# (g): the flooding tenant's limit, and the other tenant's steady rate (events/s).
+FLOOD_LIMIT=5000
+CALM_RATE=1000
 
 started=$SECONDS
 log "building release binaries (gateway, enricher, sink, bench)"
@@ -174,6 +179,18 @@ admin_listen = "127.0.0.1:$((ADMIN_BASE + 2))"
 [sink]
 group = "bench-sink"
 admin_listen = "127.0.0.1:$((ADMIN_BASE + 3))"
+# (g): two more activity tenants, one of them limited; the demo key stays for (a) and (d).
+[[tenants.activity_keys]]
+tenant = "default"
+key = "demo-netcore-key"
+[[tenants.activity_keys]]
+tenant = "flood"
+key = "bench-flood-key"
+[[tenants.activity_keys]]
+tenant = "calm"
+key = "bench-calm-key"
+[gateway.rate_limits.tenants.flood]
+events_per_second = $FLOOD_LIMIT
 EOF
 
 # (c) In-process stage costs, before anything else runs.
@@ -287,6 +304,42 @@ bench search --clickhouse-url "$CH_URL" --database bench_search --rows "$SEARCH_
 stop_service gateway_e
 fi
 
+# (g) Tenant isolation: the calm tenant alone, then next to a tenant flooding in a closed loop.
+if want g; then
+log "(g) rate limits: calm tenant alone at $CALM_RATE events/s, ${TENANT_S}s"
+start_service gateway gateway_g TRIBUTARY_KAFKA__TOPICS__RAW=bench.gateway
+wait_http "$GATEWAY_URL/openapi.json" 30
+calm() { # calm JSON: the calm tenant's steady activity uploads, 10 events a request
+    bench load --url "$GATEWAY_URL" --mix activity=1 --activity-key bench-calm-key \
+        --rate "$CALM_RATE" --batch-size 10 --concurrency 16 --duration "$TENANT_S" \
+        --warmup "$WARM_S" --quiet --json "$1"
+}
+calm "$OUT/tenants_solo.json"
+log "(g) calm tenant next to a flooding tenant (closed loop, 32 connections, limit $FLOOD_LIMIT events/s)"
+bench load --url "$GATEWAY_URL" --mix activity=1 --activity-key bench-flood-key \
+    --concurrency 32 --batch-size 100 --duration "$TENANT_S" --warmup "$WARM_S" --quiet \
+    --json "$OUT/tenants_flood.json" &
+load_pid=$!
+calm "$OUT/tenants_shared.json"
+wait $load_pid
+stop_service gateway_g
+python3 - "$OUT" "$FLOOD_LIMIT" <<'PY' | tee "$OUT/tenants.txt"
+import json, sys
+out, limit = sys.argv[1], float(sys.argv[2])
+solo, shared, flood = (json.load(open(f"{out}/tenants_{n}.json")) for n in ("solo", "shared", "flood"))
+ratio = shared["latency"]["p99_ms"] / max(solo["latency"]["p99_ms"], 0.001)
+held = flood["events_per_s"] / limit
+limited = flood["status"].get("429", 0)
+print(f"(g) flooding tenant: {flood['events_per_s']:.0f} events/s accepted of a {limit:.0f} limit "
+      f"({held:.2f}x), {limited} requests answered 429")
+print(f"(g) calm tenant p99: {solo['latency']['p99_ms']:.2f} ms alone, "
+      f"{shared['latency']['p99_ms']:.2f} ms next to the flood ({ratio:.2f}x; goal at most 2x); "
+      f"p50 {solo['latency']['p50_ms']:.2f} / {shared['latency']['p50_ms']:.2f} ms; "
+      f"status {shared['status']}")
+print("(g) " + ("met" if held <= 1.1 and limited > 0 and ratio <= 2.0 else "NOT met"))
+PY
+fi
+
 # (f) and the report.
 (IFS=,; printf '{%s}\n' "${RSS_ENTRIES[*]:-}") >"$OUT/rss.json"
 printf '{%s}\n' "$(cat "$OUT"/cpu.a1 "$OUT"/cpu.a2 "$OUT"/cpu.b "$OUT"/cpu.d 2>/dev/null | paste -sd, -)" \
@@ -302,7 +355,7 @@ cat >"$OUT/meta.json" <<EOF
 {
   "date": $(json_text "$(date -u +%Y-%m-%dT%H:%M:%SZ)"),
   "commit": $(json_text "$commit"),
-  "command": $(json_text "scripts/bench.sh$([ "$QUICK" = 1 ] && echo ' --quick')$([ "$ONLY" != c,a,b,d,e ] && echo " --only $ONLY")${TRIBUTARY_BENCH_SERVICE_ENV:+ (services with $TRIBUTARY_BENCH_SERVICE_ENV)}"),
+  "command": $(json_text "scripts/bench.sh$([ "$QUICK" = 1 ] && echo ' --quick')$([ "$ONLY" != c,a,b,d,e,g ] && echo " --only $ONLY")${TRIBUTARY_BENCH_SERVICE_ENV:+ (services with $TRIBUTARY_BENCH_SERVICE_ENV)}"),
   "nproc": $(json_text "$(nproc)"),
   "memory": $(json_text "$(free -g | awk '/^Mem:/ {print $2 " GiB"}')"),
   "cpu": $(json_text "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"),

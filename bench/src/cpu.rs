@@ -259,6 +259,7 @@ pub fn run(args: CpuArgs) -> anyhow::Result<()> {
             mix: Mix(vec![(family, 1)]),
             batch_size: args.batch_size,
             event_bytes: args.event_bytes,
+            activity_auth: crate::traffic::ACTIVITY_AUTH,
         });
         let mut rng = fastrand::Rng::with_seed(11);
         let requests: Vec<Request> = (0..32)

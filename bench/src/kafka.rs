@@ -168,6 +168,7 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
         mix: "mobile=1".parse().unwrap(),
         batch_size: args.batch_size,
         event_bytes: args.event_bytes,
+        activity_auth: crate::traffic::ACTIVITY_AUTH,
     });
     let mut rng = fastrand::Rng::with_seed(42);
     let mut body_bytes = 0usize;

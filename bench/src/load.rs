@@ -38,6 +38,10 @@ pub struct LoadArgs {
     /// Relative weights of requests per family: mobile, crm, s2s, activity.
     #[arg(long, default_value = "mobile=1")]
     pub mix: Mix,
+    /// The activity family's API key (`Authorization: Bearer KEY`): the tenant the activity
+    /// requests are sent as. Default: the local config's demo key.
+    #[arg(long)]
+    pub activity_key: Option<String>,
     /// Events per request (mobile, activity; S2S takes at most 20, CRM always 1).
     #[arg(long, default_value_t = 100)]
     pub batch_size: usize,
@@ -192,6 +196,11 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         mix: args.mix.clone(),
         batch_size: args.batch_size,
         event_bytes: args.event_bytes,
+        // Leaked once per run: requests borrow it for the whole process.
+        activity_auth: match &args.activity_key {
+            Some(key) => Box::leak(format!("Bearer {key}").into_boxed_str()),
+            None => traffic::ACTIVITY_AUTH,
+        },
     });
     let interval = args
         .rate

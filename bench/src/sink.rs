@@ -55,6 +55,7 @@ pub async fn fill(args: FillArgs) -> anyhow::Result<()> {
         mix: args.mix.clone(),
         batch_size: args.batch_size,
         event_bytes: 0,
+        activity_auth: crate::traffic::ACTIVITY_AUTH,
     });
     let config = tributary_enricher::Config::default();
     let ctx = NormalizeContext::default();

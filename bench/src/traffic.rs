@@ -99,6 +99,9 @@ pub struct TrafficConfig {
     pub batch_size: usize,
     /// Approximate JSON bytes per event; 0 keeps each family's natural size.
     pub event_bytes: usize,
+    /// `Authorization` of activity uploads: the key names the tenant (default
+    /// [`ACTIVITY_AUTH`]), so two loads can act as two tenants (bench phase g).
+    pub activity_auth: &'static str,
 }
 
 pub struct Traffic {
@@ -676,7 +679,7 @@ impl Traffic {
             family: Family::Activity,
             path: "/v1/activity/upload".into(),
             content_type: "application/json",
-            authorization: Some(ACTIVITY_AUTH),
+            authorization: Some(self.config.activity_auth),
             body: out.into_bytes(),
             events: n,
         }
@@ -702,6 +705,7 @@ mod tests {
             mix: "mobile=1,crm=1,s2s=1,activity=1".parse().unwrap(),
             batch_size: batch,
             event_bytes,
+            activity_auth: ACTIVITY_AUTH,
         })
     }
 

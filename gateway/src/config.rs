@@ -37,6 +37,13 @@ pub struct GatewayConfig {
     /// headers, which any client can write, are ignored (`sender.rs`).
     #[serde(deserialize_with = "crate::sender::deserialize_proxies")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Web origins whose pages may read each endpoint's answers (CORS), keyed by family label
+    /// (`mobile_batch`, `crm`, `s2s`, `activity`) or `search`: `["*"]` for any, or
+    /// `"https://host[:port]"` entries. Unlisted families allow any origin; the search allows
+    /// none unless listed (`cors.rs`).
+    pub allowed_origins: std::collections::BTreeMap<String, Vec<String>>,
+    /// Per-tenant events/s and bytes/s with bursts (`rate_limit.rs`); none by default.
+    pub rate_limits: crate::rate_limit::RateLimitsConfig,
 }
 
 impl Default for GatewayConfig {
@@ -50,6 +57,8 @@ impl Default for GatewayConfig {
             max_inflated_bytes: 8 * 1024 * 1024,
             max_connections: 4096,
             trusted_proxies: Vec::new(),
+            allowed_origins: Default::default(),
+            rate_limits: Default::default(),
         }
     }
 }
@@ -64,6 +73,27 @@ pub struct TenantsConfig {
     pub s2s_apps: Vec<S2sApp>,
     /// Netcore-style API keys (`Authorization: Bearer KEY`).
     pub activity_keys: Vec<ActivityKey>,
+    /// Whether the CRM family (seed 001) and its search need a tenant key.
+    pub crm_access: CrmAccess,
+    /// Tenant keys of the CRM family and the search (`Authorization: Bearer KEY` or
+    /// `X-Api-Key: KEY`): a key names the tenant its CRM events are filed under and the only
+    /// tenant whose rows its searches read.
+    pub crm_keys: Vec<TenantKey>,
+}
+
+/// `tenants.crm_access`: who may use the CRM family and the search.
+///
+/// Seed 001 shows no credentials, so `open` is the compatible default: a request without a
+/// key is served as `tenants.default_tenant`. A key that is sent must be valid in both modes
+/// (401 otherwise), so a client that means to authenticate never falls back silently.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CrmAccess {
+    /// No key needed; keyless requests are the default tenant's (the gateway warns at start).
+    #[default]
+    Open,
+    /// Every CRM request and search needs a valid key: 401 in the CRM error format otherwise.
+    Required,
 }
 
 impl Default for TenantsConfig {
@@ -81,6 +111,8 @@ impl Default for TenantsConfig {
                 key: Some("demo-netcore-key".into()),
                 key_sha256: None,
             }],
+            crm_access: CrmAccess::Open,
+            crm_keys: Vec::new(),
         }
     }
 }
@@ -97,10 +129,15 @@ pub struct S2sApp {
     pub token_sha256: Option<String>,
 }
 
-/// One activity API key. Give `key` in plain text or `key_sha256` (hex of its SHA-256).
+/// One activity API key (`tenants.activity_keys`).
+pub type ActivityKey = TenantKey;
+
+/// One API key naming its tenant: an activity key, or a key of the CRM family and the search.
+/// Give `key` in plain text or `key_sha256` (hex of its SHA-256, what a production config
+/// should hold).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ActivityKey {
+pub struct TenantKey {
     pub tenant: String,
     #[serde(default)]
     pub key: Option<String>,

@@ -10,7 +10,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
+use hyper::header::{
+    HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ORIGIN, USER_AGENT,
+};
 use hyper::{Method, Request};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
@@ -20,12 +22,14 @@ use tributary_schemas::{compress_body, RawBatch};
 use tributary_service::Shutdown;
 
 use crate::config::GatewayConfig;
+use crate::cors;
 use crate::credentials::Credentials;
 use crate::families::{
     self, AcceptContext, FamilyRoute, HttpResponse, RequestParts, TransportError,
 };
 use crate::metrics;
 use crate::publish::Publisher;
+use crate::rate_limit::{retry_after_secs, RateLimits};
 use crate::refusals::{RefusalRewriter, RequestStart};
 use crate::search::Search;
 
@@ -35,6 +39,8 @@ pub struct Gateway {
     pub credentials: Credentials,
     pub publisher: Arc<dyn Publisher>,
     pub search: Option<Search>,
+    /// Every tenant's buckets (`config.rate_limits`).
+    pub rate_limits: RateLimits,
 }
 
 /// Which handler owns a request.
@@ -68,6 +74,14 @@ impl Endpoint {
             Endpoint::Search => "search",
             Endpoint::OpenApi => "openapi",
             Endpoint::NotFound => "none",
+        }
+    }
+
+    /// The methods a preflight allows.
+    fn methods(self) -> &'static str {
+        match self {
+            Endpoint::Family(_) => "POST, OPTIONS",
+            _ => "GET, OPTIONS",
         }
     }
 
@@ -161,6 +175,9 @@ async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr)
     let endpoint = Endpoint::route(req.uri().path());
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let started = std::time::Instant::now();
+    let origin = req.headers().get(ORIGIN).cloned();
+    let preflight = (req.method() == Method::OPTIONS && !matches!(endpoint, Endpoint::NotFound))
+        .then(|| endpoint.methods());
     let mut response = dispatch(&gateway, endpoint, req, peer, &id)
         .instrument(span.clone())
         .await;
@@ -176,41 +193,19 @@ async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr)
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
-    allow_cross_origin(&mut response);
+    cors::decorate(
+        &mut response,
+        &gateway.config.allowed_origins,
+        endpoint.label(),
+        origin.as_ref(),
+        preflight,
+    );
     response
 }
 
-/// Web apps and browser extensions (seeds 000 and 001) post from other origins; they carry no
-/// cookies, so any origin may send and read.
-fn allow_cross_origin(response: &mut HttpResponse) {
-    let headers = response.headers_mut();
-    headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
-    headers.insert(
-        "access-control-expose-headers",
-        HeaderValue::from_static("x-request-id, retry-after"),
-    );
-}
-
-/// Answer a CORS preflight for a known endpoint.
-fn preflight(endpoint: Endpoint) -> HttpResponse {
-    let mut response = families::empty_response(hyper::StatusCode::NO_CONTENT);
-    let methods = match endpoint {
-        Endpoint::Family(_) => "POST, OPTIONS",
-        _ => "GET, OPTIONS",
-    };
-    let headers = response.headers_mut();
-    headers.insert(
-        "access-control-allow-methods",
-        HeaderValue::from_static(methods),
-    );
-    headers.insert(
-        "access-control-allow-headers",
-        HeaderValue::from_static(
-            "authorization, content-type, content-encoding, accept, x-request-id",
-        ),
-    );
-    headers.insert("access-control-max-age", HeaderValue::from_static("86400"));
-    response
+/// A CORS preflight for a known endpoint: `cors::decorate` adds what the origin may do.
+fn preflight() -> HttpResponse {
+    families::empty_response(hyper::StatusCode::NO_CONTENT)
 }
 
 async fn dispatch(
@@ -221,15 +216,23 @@ async fn dispatch(
     request_id: &str,
 ) -> HttpResponse {
     if req.method() == Method::OPTIONS && !matches!(endpoint, Endpoint::NotFound) {
-        return preflight(endpoint);
+        return preflight();
     }
     let family = match endpoint {
         Endpoint::Family(family) => family,
         Endpoint::NotFound => return endpoint.transport_error(&TransportError::NotFound),
         Endpoint::OpenApi if req.method() == Method::GET => return crate::openapi::response(),
         Endpoint::Search if req.method() == Method::GET => {
+            let tenant = match gateway.credentials.crm_tenant(req.headers()) {
+                Ok(tenant) => tenant,
+                Err(error) => return families::crm::unauthorized(error),
+            };
             return match &gateway.search {
-                Some(search) => search.handle(req.uri().path(), req.uri().query()).await,
+                Some(search) => {
+                    search
+                        .handle(tenant, req.uri().path(), req.uri().query())
+                        .await
+                }
                 None => endpoint.transport_error(&TransportError::Internal),
             };
         }
@@ -278,6 +281,17 @@ async fn dispatch(
             return rejection;
         }
     };
+    // The whole request, or none of it: checked before anything is published.
+    if let Err(wait) = gateway
+        .rate_limits
+        .check(&accepted.tenant, accepted.events, body.len())
+    {
+        let limited = endpoint.transport_error(&TransportError::TooManyRequests {
+            retry_after_secs: retry_after_secs(wait),
+        });
+        metrics::observe_rejected(endpoint.label(), limited.status().as_u16());
+        return limited;
+    }
     let (encoding, stored) = compress_body(&body);
     let batch = RawBatch {
         batch_id,
@@ -319,12 +333,12 @@ async fn dispatch(
 }
 
 /// The family's answer to a request the HTTP layer refused before any handler ran (see
-/// `crate::refusals`), counted like every other answer.
+/// `crate::refusals`), counted like every other answer. It carries no CORS headers: the
+/// request's `Origin` may lie beyond the bytes kept, so a browser sees only the status.
 fn render_refusal(start: &RequestStart<'_>, refusal: &TransportError) -> HttpResponse {
     let endpoint = Endpoint::route(start.path);
-    let mut response = endpoint.transport_error(refusal);
+    let response = endpoint.transport_error(refusal);
     metrics::observe_request(endpoint.label(), response.status().as_u16(), Duration::ZERO);
-    allow_cross_origin(&mut response);
     response
 }
 

@@ -3,12 +3,14 @@
 //! lead/contact search endpoints over ClickHouse.
 
 pub mod config;
+pub mod cors;
 pub mod credentials;
 pub mod families;
 pub mod http;
 pub mod metrics;
 pub mod openapi;
 pub mod publish;
+pub mod rate_limit;
 pub mod refusals;
 pub mod search;
 pub mod sender;
@@ -27,6 +29,16 @@ pub use http::{serve, Gateway};
 /// `listener` until `shutdown`. The binary and the integration tests run this same function.
 pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
     let credentials = credentials::Credentials::from_config(&config.tenants)?;
+    cors::validate(&config.gateway.allowed_origins)?;
+    if credentials.crm_access == config::CrmAccess::Open {
+        tracing::warn!(
+            default_tenant = %credentials.default_tenant,
+            "tenants.crm_access = \"open\": the CRM API and the lead/contact search answer \
+             requests without a key as the default tenant; anyone who can reach the gateway \
+             can read that tenant's leads. Set tenants.crm_access = \"required\" and \
+             tenants.crm_keys in production"
+        );
+    }
     let timeout = Duration::from_millis(config.gateway.publish_timeout_ms);
     let mut kafka_config = config.kafka.clone();
     kafka_config
@@ -41,6 +53,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> a
         client: config.clickhouse.client(),
     };
     let gateway = Arc::new(Gateway {
+        rate_limits: rate_limit::RateLimits::new(&config.gateway.rate_limits),
         config: config.gateway.clone(),
         credentials,
         publisher: Arc::new(publish::KafkaPublisher::new(

@@ -72,6 +72,35 @@ static PUBLISH_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .unwrap()
 });
 
+static TENANT_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "tributary_gateway_tenant_requests_total",
+        "Accepted requests checked against their tenant's rate limits, by tenant and outcome \
+         (accepted: published; limited: refused whole with 429)",
+        &["tenant", "outcome"]
+    )
+    .unwrap()
+});
+
+static TENANT_EVENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "tributary_gateway_tenant_events_total",
+        "Events in requests checked against their tenant's rate limits, by tenant and outcome",
+        &["tenant", "outcome"]
+    )
+    .unwrap()
+});
+
+/// One request through the rate limits (`rate_limit.rs`). Tenants are the configured ones
+/// plus the default tenant: a bounded label set.
+pub fn observe_rate_limit(tenant: &str, accepted: bool, events: usize) {
+    let outcome = if accepted { "accepted" } else { "limited" };
+    TENANT_REQUESTS.with_label_values(&[tenant, outcome]).inc();
+    TENANT_EVENTS
+        .with_label_values(&[tenant, outcome])
+        .inc_by(events as u64);
+}
+
 pub fn observe_request(family: &str, status: u16, elapsed: Duration) {
     REQUESTS
         .with_label_values(&[family, &status.to_string()])

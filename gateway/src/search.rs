@@ -22,9 +22,11 @@
 //! (`families::crm`): `422` names every missing or invalid parameter, `503` with
 //! `Retry-After` when ClickHouse cannot answer.
 //!
-//! Tenant: the CRM API has no credentials, so the gateway files every CRM event under its
-//! default tenant, and the search (equally without credentials) reads the CRM tables
-//! without a tenant condition: it sees exactly what the CRM API stored.
+//! Tenant: a search reads only the rows of one tenant, the one its key names
+//! (`Authorization: Bearer KEY` or `X-Api-Key: KEY`, `tenants.crm_keys`), or without a key,
+//! when `tenants.crm_access` is `open`, the default tenant's: exactly what the CRM API filed
+//! for the same key ([`crate::credentials::Credentials::crm_tenant`]). A missing key
+//! (`required`) or an unknown one answers 401 in the CRM shape before the parameters are read.
 //!
 //! The SQL lives in `schemas/clickhouse/queries/` (also run on current ClickHouse by
 //! `tests/python`); every value is bound with the clickhouse crate, never spliced in.
@@ -397,7 +399,8 @@ impl From<clickhouse::error::Error> for StoreError {
 }
 
 impl Search {
-    pub async fn handle(&self, path: &str, query: Option<&str>) -> HttpResponse {
+    /// Answer one search for `tenant` (already resolved from the request's key).
+    pub async fn handle(&self, tenant: &str, path: &str, query: Option<&str>) -> HttpResponse {
         let Some(entity) = entity_of(path) else {
             return crm::transport_error_allowing(&TransportError::NotFound, "GET");
         };
@@ -413,7 +416,7 @@ impl Search {
             Ok(request) => request,
             Err(error) => return crm::error_body_response(&error),
         };
-        match tokio::time::timeout(QUERY_TIMEOUT, self.run(&request)).await {
+        match tokio::time::timeout(QUERY_TIMEOUT, self.run(tenant, &request)).await {
             Ok(Ok((recordings, row_count))) => {
                 json_response(StatusCode::OK, &page_body(&request, &recordings, row_count))
             }
@@ -433,13 +436,18 @@ impl Search {
     }
 
     /// The page and `rowCount`, both from the same filter.
-    async fn run(&self, r: &SearchRequest) -> Result<(Vec<Recording>, u64), StoreError> {
+    async fn run(
+        &self,
+        tenant: &str,
+        r: &SearchRequest,
+    ) -> Result<(Vec<Recording>, u64), StoreError> {
         let client = &self.client;
         let per_recording = if r.latest { 1 } else { ALL_EVENTS };
         let bind = |sql: &str| {
             client
                 .query(sql)
                 .bind(Identifier(table(r.entity)))
+                .bind(tenant)
                 .bind(&r.customer_id)
                 .bind(&r.entity_id)
                 .bind(&r.recording_ids)
@@ -716,9 +724,10 @@ mod tests {
 
     #[test]
     fn the_queries_bind_exactly_the_values_the_search_gives() {
-        // search.sql: 6 filter values + offset + size; search_count.sql: the 6 filter values.
-        assert_eq!(SEARCH_SQL.matches('?').count(), 8);
-        assert_eq!(COUNT_SQL.matches('?').count(), 6);
+        // search.sql: 7 filter values (table, tenant, ...) + offset + size; search_count.sql:
+        // the 7 filter values.
+        assert_eq!(SEARCH_SQL.matches('?').count(), 9);
+        assert_eq!(COUNT_SQL.matches('?').count(), 7);
     }
 
     #[test]
@@ -767,7 +776,11 @@ mod tests {
             client: clickhouse::Client::default().with_url("http://127.0.0.1:9"),
         };
         let response = search
-            .handle("/api/v1/contact_analytics/search", Some("pageSize=0"))
+            .handle(
+                "default",
+                "/api/v1/contact_analytics/search",
+                Some("pageSize=0"),
+            )
             .await;
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(
@@ -793,7 +806,7 @@ mod tests {
             client: clickhouse::Client::default().with_url("http://127.0.0.1:9"),
         };
         let response = search
-            .handle("/api/v1/lead_analytics/search", Some(BASE))
+            .handle("default", "/api/v1/lead_analytics/search", Some(BASE))
             .await;
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()["retry-after"], "5");
@@ -809,7 +822,7 @@ mod tests {
         };
         let long = format!("{BASE}&recording_id={}", "x".repeat(MAX_QUERY_LEN));
         let response = search
-            .handle("/api/v1/lead_analytics/search", Some(&long))
+            .handle("default", "/api/v1/lead_analytics/search", Some(&long))
             .await;
         assert_eq!(response.status(), StatusCode::URI_TOO_LONG);
         let body = body_of(response).await;

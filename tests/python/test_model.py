@@ -121,10 +121,10 @@ class Database:
         self.execute(f"INSERT INTO events ({', '.join(columns)}) VALUES {values}")
 
     def search(self, table, customer_id, user_id, entity_id, recording_ids, latest=False,
-               page=1, page_size=10):
+               page=1, page_size=10, tenant="default"):
         per_recording = 1 if latest else ALL_EVENTS
-        filters = (Identifier(table), customer_id, entity_id, list(recording_ids), user_id,
-                   per_recording)
+        filters = (Identifier(table), tenant, customer_id, entity_id, list(recording_ids),
+                   user_id, per_recording)
         offset = (page - 1) * page_size
         rows = self.rows(bind(SEARCH_SQL, *filters, offset, page_size))
         count = self.scalar(bind(COUNT_SQL, *filters))
@@ -155,12 +155,12 @@ T0 = 1_541_164_324_000  # 2018-11-02T13:12:04.000Z, the document's sample time
 
 def crm_event(uid, entity_type, entity_id, recording_id, event_id, received_ms, *,
               user_id="user#2", customer_id="customer#2", source=None, message="message",
-              version_info=None, batch="b-1"):
+              version_info=None, batch="b-1", tenant="default"):
     source = source or f"crm.{entity_type}_analytics"
     label = "Lead" if entity_type == "lead" else "Contact"
     return {
         "event_uid": uid,
-        "tenant": "default",
+        "tenant": tenant,
         "source": source,
         "batch_id": batch,
         "event_index": 0,
@@ -222,8 +222,8 @@ def test_every_migration_file_is_registered_in_order():
 def test_no_migration_or_query_contains_a_bind_placeholder_by_accident():
     for file in registered_migrations():
         assert "?" not in (CLICKHOUSE / file).read_text(), file
-    assert SEARCH_SQL.count("?") == 8
-    assert COUNT_SQL.count("?") == 6
+    assert SEARCH_SQL.count("?") == 9
+    assert COUNT_SQL.count("?") == 7
 
 
 def test_migrations_create_every_table_sorted_by_the_uid_and_every_column_has_a_comment(db):
@@ -283,6 +283,8 @@ def test_search_sql_filters_orders_pages_and_collapses_copies(db):
         crm_event("x2", "lead", "lead#2", "rec#1", "x2", T0),
         crm_event("x3", "lead", "lead#1", "rec#1", "x3", T0, customer_id="customer#3"),
         crm_event("x4", "contact", "lead#1", "rec#1", "x4", T0),
+        # Another tenant's event with every other value equal: never in this tenant's search.
+        crm_event("x5", "lead", "lead#1", "rec#1", "x5", T0 + 6000, tenant="other"),
     )
     # The same event again (u1: a client re-send, accepted later): two rows, one result.
     db.insert_events(crm_event("u1", "lead", "lead#1", "rec#1", "view#1", T0 + 5000,
@@ -320,6 +322,9 @@ def test_search_sql_filters_orders_pages_and_collapses_copies(db):
 
     rows, count = db.search("contact_analytics", "customer#2", "user#2", "lead#1", ["rec#1"])
     assert ([r["event_id"] for r in rows], count) == (["x4"], 1)
+
+    rows, count = lead_search(["rec#1", "rec#2", "rec#3"], tenant="other")
+    assert ([r["event_id"] for r in rows], count) == (["x5"], 1)
 
 
 @pytest.mark.parametrize("attack", [

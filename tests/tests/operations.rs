@@ -512,6 +512,11 @@ fn the_k8s_configmap_loads_in_every_service_without_demo_credentials() {
         gateway.tenants.activity_keys.is_empty(),
         "no demo activity key in production"
     );
+    assert_eq!(
+        gateway.tenants.crm_access,
+        tributary_gateway::config::CrmAccess::Required,
+        "the CRM API and the search need a tenant key in production"
+    );
     assert_eq!(gateway.kafka.topics.raw, "events.raw");
     assert_eq!(enricher.enricher.group, "tributary-enricher");
     assert_eq!(sink.sink.group, "tributary-sink");

@@ -114,6 +114,10 @@ pub enum TransportError {
     Unavailable {
         retry_after_secs: u32,
     },
+    /// The tenant is over its rate limits (`gateway.rate_limits`): nothing was published.
+    TooManyRequests {
+        retry_after_secs: u32,
+    },
     Internal,
     /// The request target is longer than the HTTP layer reads (65,534 bytes; see
     /// `crate::refusals`).
@@ -133,6 +137,7 @@ impl TransportError {
             TransportError::Timeout => StatusCode::REQUEST_TIMEOUT,
             TransportError::BadContentEncoding(_) => StatusCode::BAD_REQUEST,
             TransportError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            TransportError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             TransportError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             TransportError::UriTooLong => StatusCode::URI_TOO_LONG,
             TransportError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -154,6 +159,10 @@ impl TransportError {
                 "Service Unavailable: the event store did not acknowledge in time, retry later"
                     .into()
             }
+            TransportError::TooManyRequests { retry_after_secs } => format!(
+                "Too Many Requests: over this tenant's rate limit, nothing was stored; \
+                 retry after {retry_after_secs} s"
+            ),
             TransportError::Internal => "Internal Server Error".into(),
             TransportError::UriTooLong => {
                 "URI Too Long: the request target exceeds 65534 bytes; send long values in the \
@@ -175,7 +184,8 @@ impl TransportError {
     pub fn decorate(&self, response: &mut HttpResponse, allow: &'static str) {
         let headers = response.headers_mut();
         match self {
-            TransportError::Unavailable { retry_after_secs } => {
+            TransportError::Unavailable { retry_after_secs }
+            | TransportError::TooManyRequests { retry_after_secs } => {
                 headers.insert("retry-after", HeaderValue::from(*retry_after_secs));
             }
             TransportError::MethodNotAllowed => {

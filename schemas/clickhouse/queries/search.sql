@@ -2,9 +2,10 @@
 -- GET /api/v1/contact_analytics/search), newest first. gateway/src/search.rs runs it with
 -- every value bound by the clickhouse crate (quoted and escaped into the text), in order:
 --   1 table: lead_analytics or contact_analytics (an identifier)
---   2 customer_id, 3 lead_id or contact_id, 4 the recording_id values (an array), 5 user_id
---   6 events kept per recording_id: 1 for latest=true, else 18446744073709551615 (all)
---   7 offset, 8 page size
+--   2 tenant (the one the request's key names: a search reads no other tenant's rows)
+--   3 customer_id, 4 lead_id or contact_id, 5 the recording_id values (an array), 6 user_id
+--   7 events kept per recording_id: 1 for latest=true, else 18446744073709551615 (all)
+--   8 offset, 9 page size
 -- One event_uid, one row, as its newest copy: customer, entity and recording are part of a
 -- CRM event's uid, so every copy of a matching event matches them; those filters select the
 -- lead's rows by the tables' sorting key (migration 5), the copies collapse to the newest
@@ -39,7 +40,7 @@ FROM
         created_at_ms,
         updated_at_ms
     FROM ?
-    WHERE customer_id = ? AND entity_id = ? AND has(?, recording_id)
+    WHERE tenant = ? AND customer_id = ? AND entity_id = ? AND has(?, recording_id)
     ORDER BY updated_at_ms DESC
     LIMIT 1 BY event_uid
 )

@@ -3,6 +3,10 @@
 //! (`entityType`, `partitionKey`, `sortKey`, ISO-ms `created_at`/`updated_at`); 400 for a body
 //! that is not JSON, 415 for another media type, 422 naming every invalid or missing field.
 //! The wire rules are in [`tributary_wire::crm`].
+//!
+//! Tenant: the document shows no credentials; `tenants.crm_access` and `tenants.crm_keys`
+//! (see [`crate::credentials::Credentials::crm_tenant`]) decide the tenant an event is filed
+//! under, checked before the body is read (401 in this family's error shape).
 
 mod reply;
 #[cfg(test)]
@@ -15,7 +19,7 @@ use serde_json::Value;
 use tributary_wire::crm::{Crm, Resource};
 use tributary_wire::WireFormat;
 
-pub use reply::{error_body_response, error_response, transport_error_allowing};
+pub use reply::{error_body_response, error_response, transport_error_allowing, unauthorized};
 
 use super::TransportError;
 use super::{json_response, AcceptContext, Accepted, FamilyRoute, HttpResponse, RequestParts};
@@ -26,10 +30,19 @@ pub const ROUTE: FamilyRoute = FamilyRoute {
     owns: |path| Resource::from_path(path).is_some(),
     body_limit: Crm::BODY_LIMIT,
     checks_http_method: false,
-    before_body: super::nothing_before_body,
+    before_body,
     accept,
     transport_error,
 };
+
+/// The tenant key, before the body is read.
+#[allow(clippy::result_large_err)]
+fn before_body(ctx: &AcceptContext<'_>, req: &RequestParts<'_>) -> Result<(), HttpResponse> {
+    ctx.credentials
+        .crm_tenant(req.headers)
+        .map(|_| ())
+        .map_err(unauthorized)
+}
 
 /// Validate one request; on success the gateway publishes it and answers 201 with the record.
 pub fn accept(
@@ -37,6 +50,10 @@ pub fn accept(
     req: &RequestParts<'_>,
     body: &[u8],
 ) -> Result<Accepted, HttpResponse> {
+    let tenant = ctx
+        .credentials
+        .crm_tenant(req.headers)
+        .map_err(unauthorized)?;
     let Some(resource) = Resource::from_path(req.path) else {
         return Err(transport_error(&TransportError::NotFound));
     };
@@ -56,7 +73,7 @@ pub fn accept(
     let record = event.record(ctx.batch_id, ctx.received_at);
     Ok(Accepted {
         source: resource.source(),
-        tenant: ctx.credentials.default_tenant.clone(),
+        tenant: tenant.to_string(),
         attributes: HashMap::new(),
         events: 1,
         reply: json_response(StatusCode::CREATED, &Value::Object(record)),

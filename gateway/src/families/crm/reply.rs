@@ -4,6 +4,7 @@
 use hyper::StatusCode;
 use tributary_wire::crm::{CrmError, FieldError};
 
+use crate::credentials::TenantKeyError;
 use crate::families::{json_response, HttpResponse, TransportError};
 
 /// The one error shape of this family.
@@ -37,5 +38,16 @@ pub fn error_body_response(error: &CrmError) -> HttpResponse {
 pub fn transport_error_allowing(error: &TransportError, allow: &'static str) -> HttpResponse {
     let mut response = error_response(error.status(), &error.message(), &[]);
     error.decorate(&mut response, allow);
+    response
+}
+
+/// 401 for a missing or unknown tenant key (`tenants.crm_access`), with
+/// `WWW-Authenticate: Bearer` naming the scheme to use.
+pub fn unauthorized(error: TenantKeyError) -> HttpResponse {
+    let mut response = error_response(StatusCode::UNAUTHORIZED, &error.to_string(), &[]);
+    response.headers_mut().insert(
+        hyper::header::WWW_AUTHENTICATE,
+        hyper::header::HeaderValue::from_static("Bearer"),
+    );
     response
 }

@@ -213,6 +213,7 @@ pub fn transport_error(error: &TransportError) -> HttpResponse {
         TransportError::Timeout => "Request Timeout",
         TransportError::BadContentEncoding(_) => "Bad Request",
         TransportError::Unavailable { .. } => "Service Unavailable",
+        TransportError::TooManyRequests { .. } => "Too Many Requests",
         TransportError::Internal => "Internal Server Error",
         TransportError::UriTooLong => "URI Too Long",
         TransportError::HeadersTooLarge => "Request Header Fields Too Large",
