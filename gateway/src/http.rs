@@ -34,6 +34,8 @@ pub struct Gateway {
     pub credentials: Credentials,
     pub publisher: Arc<dyn Publisher>,
     pub search: Option<Search>,
+    /// The last refused requests, for the events debugger (admin `/rejections`).
+    pub rejections: crate::rejections::Rejections,
 }
 
 /// Which handler owns a request.
@@ -158,13 +160,18 @@ fn inflate(decoder: impl std::io::Read, limit: usize) -> Result<Bytes, Transport
 async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
     let id = request_id(&req);
     let endpoint = Endpoint::route(req.uri().path());
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let path = req.uri().path().to_string();
+    let span =
+        tracing::info_span!("request", request_id = %id, method = %req.method(), path = %path);
     let started = std::time::Instant::now();
     let mut response = dispatch(&gateway, endpoint, req, peer, &id)
         .instrument(span.clone())
         .await;
     let status = response.status();
     metrics::observe_request(endpoint.label(), status.as_u16(), started.elapsed());
+    if status.is_client_error() && req_path_is_api(endpoint) {
+        response = remember_rejection(&gateway, endpoint, &path, &id, response).await;
+    }
     span.in_scope(|| {
         tracing::info!(
             status = status.as_u16(),
@@ -177,6 +184,36 @@ async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr)
     }
     allow_cross_origin(&mut response);
     response
+}
+
+/// Rejections of the event APIs are kept for the debugger; not the search's or unknown paths'.
+fn req_path_is_api(endpoint: Endpoint) -> bool {
+    matches!(endpoint, Endpoint::Family(_))
+}
+
+/// Keep a copy of a refused request's error body in the gateway's rejection ring.
+async fn remember_rejection(
+    gateway: &Gateway,
+    endpoint: Endpoint,
+    path: &str,
+    request_id: &str,
+    response: HttpResponse,
+) -> HttpResponse {
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    gateway.rejections.record(crate::rejections::Rejection {
+        at_ms: tributary_service::now_ms(),
+        family: endpoint.label().to_string(),
+        path: path.to_string(),
+        status: parts.status.as_u16(),
+        request_id: request_id.to_string(),
+        reason: String::from_utf8_lossy(&body).into_owned(),
+    });
+    HttpResponse::from_parts(parts, http_body_util::Full::new(body))
 }
 
 /// Web apps and browser extensions (seeds 000 and 001) post from other origins; they carry no

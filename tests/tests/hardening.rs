@@ -53,6 +53,7 @@ async fn gateway(configure: impl FnOnce(&mut GatewayConfig)) -> TestGateway {
         credentials: Credentials::from_config(&TenantsConfig::default()).unwrap(),
         publisher: Arc::new(published.clone()),
         search: None,
+        rejections: Default::default(),
     });
     let shutdown = Shutdown::new();
     tokio::spawn(serve(gateway, listener, shutdown.clone()));
