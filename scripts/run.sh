@@ -132,6 +132,7 @@ Tributary is running on the local default stack.
   APIs:        http://$GATEWAY  (OpenAPI: http://$GATEWAY/openapi.json)
   Debugger:    http://$DEBUGGER/?token=$TRIBUTARY_ADMIN__TOKEN
                (live events, rejected requests, dead letters; the token is in $RUN_DIR/admin-token)
+               send the samples again to watch them arrive: python3 scripts/send_samples.py http://$GATEWAY
   Dead letters: $CARGO_TARGET_DIR/release/tributary --config config/tributary.toml dlq list --records
                (then: dlq show PARTITION/OFFSET, dlq replay --reason R [--dry-run])
   Metrics:     http://127.0.0.1:9101/metrics (gateway), :9102 (enricher), :9103 (sink)

@@ -40,6 +40,8 @@ pub const STREAMS: usize = 40;
 pub const ACCEPTED_KEPT: usize = 400;
 /// Dead letters kept (the newest).
 pub const LETTERS_KEPT: usize = 30;
+/// Records read back per partition of the raw and normalized topics when the debugger starts.
+pub const TAIL: i64 = 20;
 /// Longest request body kept, in bytes.
 const BODY_MAX_BYTES: usize = 4000;
 
@@ -211,8 +213,8 @@ pub async fn run(
     Ok(())
 }
 
-/// A consumer (no group commits) on every partition of the three topics: the raw and
-/// normalized topics from their current end, the DLQ from its last [`LETTERS_KEPT`] records.
+/// A consumer (no group commits) on every partition of the three topics, from their last
+/// [`TAIL`] records (the DLQ: [`LETTERS_KEPT`]), so the page opens on recent traffic.
 /// Offsets are resolved now, so whatever is produced after `run` starts is seen.
 async fn assign(config: &Config) -> anyhow::Result<StreamConsumer> {
     let mut client = ClientConfig::new();
@@ -231,8 +233,8 @@ async fn assign(config: &Config) -> anyhow::Result<StreamConsumer> {
         let timeout = Duration::from_secs(10);
         let mut assignment = TopicPartitionList::new();
         for (topic, tail) in [
-            (&topics.raw, 0),
-            (&topics.normalized, 0),
+            (&topics.raw, TAIL),
+            (&topics.normalized, TAIL),
             (&topics.dlq, LETTERS_KEPT as i64),
         ] {
             let metadata = probe.fetch_metadata(Some(topic), timeout)?;

@@ -60,7 +60,7 @@ fn stages(state: &State, now_ms: i64) -> String {
         };
         let (newest, fresh) = match state.newest.get(&row.topic) {
             Some(&ms) => (iso(ms), age(now_ms, ms)),
-            None => ("none since the page started".into(), "-".into()),
+            None => ("none yet".into(), "-".into()),
         };
         let _ = write!(
             out,
@@ -78,7 +78,7 @@ fn stages(state: &State, now_ms: i64) -> String {
 
 fn events(state: &State) -> String {
     if state.streams.is_empty() {
-        return "<p class=empty>No event since the page started. Send one (scripts/run.sh sends the samples) and it shows here.</p>".into();
+        return "<p class=empty>No event yet. Send one (python3 scripts/send_samples.py GATEWAY_URL sends the documents' samples) and it shows here.</p>".into();
     }
     let mut out = String::new();
     for ((tenant, source), samples) in &state.streams {
