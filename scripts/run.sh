@@ -10,7 +10,9 @@ cd "$REPO"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tributary-target}"
 RUN_DIR="${TRIBUTARY_RUN_DIR:-$REPO/.data/run}"
 GATEWAY="${TRIBUTARY_GATEWAY__LISTEN:-127.0.0.1:8080}"
-SERVICES=(gateway enricher sink)
+SERVICES=(gateway enricher sink debugger)
+DEBUGGER="${TRIBUTARY_DEBUGGER__LISTEN:-127.0.0.1:9104}"
+export TRIBUTARY_DEBUGGER__LISTEN="$DEBUGGER"
 
 log() { printf '[run] %s\n' "$*" >&2; }
 
@@ -66,12 +68,25 @@ fi
 deploy/local/stack up
 eval "$(deploy/local/stack env)"
 log "building the services (release; the first build takes several minutes)"
-cargo build --release --quiet -p tributary-gateway -p tributary-enricher -p tributary-sink
+cargo build --release --quiet -p tributary-gateway -p tributary-enricher -p tributary-sink \
+    -p tributary-operator
 stop_services
 mkdir -p "$RUN_DIR"
+# The admin token of the events debugger page (and the gateway's /rejections): kept across
+# runs in $RUN_DIR/admin-token, or TRIBUTARY_ADMIN__TOKEN when set.
+if [ -z "${TRIBUTARY_ADMIN__TOKEN:-}" ]; then
+    [ -s "$RUN_DIR/admin-token" ] ||
+        python3 -c 'import secrets; print(secrets.token_hex(16))' >"$RUN_DIR/admin-token"
+    TRIBUTARY_ADMIN__TOKEN="$(cat "$RUN_DIR/admin-token")"
+fi
+export TRIBUTARY_ADMIN__TOKEN
 for service in "${SERVICES[@]}"; do
-    nohup "$CARGO_TARGET_DIR/release/tributary-$service" --config "$REPO/config/tributary.toml" \
-        >"$RUN_DIR/$service.log" 2>&1 &
+    if [ "$service" = debugger ]; then
+        command=("$CARGO_TARGET_DIR/release/tributary" --config "$REPO/config/tributary.toml" debugger)
+    else
+        command=("$CARGO_TARGET_DIR/release/tributary-$service" --config "$REPO/config/tributary.toml")
+    fi
+    nohup "${command[@]}" >"$RUN_DIR/$service.log" 2>&1 &
     echo $! >"$RUN_DIR/$service.pid"
 done
 for _ in $(seq 1 100); do
@@ -115,6 +130,11 @@ cat <<EOF
 
 Tributary is running on the local default stack.
   APIs:        http://$GATEWAY  (OpenAPI: http://$GATEWAY/openapi.json)
+  Debugger:    http://$DEBUGGER/?token=$TRIBUTARY_ADMIN__TOKEN
+               (live events, rejected requests, dead letters; the token is in $RUN_DIR/admin-token)
+               send the samples again to watch them arrive: python3 scripts/send_samples.py http://$GATEWAY
+  Dead letters: $CARGO_TARGET_DIR/release/tributary --config config/tributary.toml dlq list --records
+               (then: dlq show PARTITION/OFFSET, dlq replay --reason R [--dry-run])
   Metrics:     http://127.0.0.1:9101/metrics (gateway), :9102 (enricher), :9103 (sink)
   ClickHouse:  $CLICKHOUSE_URL (HTTP), native port $TRIBUTARY_CLICKHOUSE_TCP_PORT, database $TRIBUTARY_CLICKHOUSE__DATABASE
                curl --data-binary 'SELECT count() FROM events FINAL' '$CLICKHOUSE_URL/?database=$TRIBUTARY_CLICKHOUSE__DATABASE'

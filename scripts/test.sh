@@ -27,6 +27,17 @@ VENV="${TRIBUTARY_VENV:-$HOME/.cache/tributary/venv}"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt
 "$VENV/bin/python" -m pytest -p no:cacheprovider -q tests/python
 
+# The events debugger page's browser test (tests/tests/debugger_page.rs) drives Debian's
+# Chromium with playwright-core from npm: install what is missing (once; npm keeps its cache).
+if [ ! -x "${TRIBUTARY_CHROMIUM:-/usr/bin/chromium}" ]; then
+    if [ "$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium >/dev/null; }
+    else sudo apt-get install -y -q chromium >/dev/null; fi
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ] ||
+    [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
+    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 # The OpenAPI document against a real gateway on this stack (schemathesis, bounded).
 scripts/api-conformance.sh
 

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
-use tributary_service::{ClickHouseConfig, KafkaConfig};
+use tributary_service::{AdminConfig, ClickHouseConfig, KafkaConfig};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -13,6 +13,8 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     pub gateway: GatewayConfig,
     pub tenants: TenantsConfig,
+    /// `[admin]`: the token that guards `/rejections` on the admin port.
+    pub admin: AdminConfig,
 }
 
 /// `[gateway]`.

@@ -41,6 +41,8 @@ pub struct Gateway {
     pub search: Option<Search>,
     /// Every tenant's buckets (`config.rate_limits`).
     pub rate_limits: RateLimits,
+    /// The last refused requests, for the events debugger (admin `/rejections`).
+    pub rejections: crate::rejections::Rejections,
 }
 
 /// Which handler owns a request.
@@ -173,7 +175,9 @@ fn inflate(decoder: impl std::io::Read, limit: usize) -> Result<Bytes, Transport
 async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
     let id = request_id(&req);
     let endpoint = Endpoint::route(req.uri().path());
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let path = req.uri().path().to_string();
+    let span =
+        tracing::info_span!("request", request_id = %id, method = %req.method(), path = %path);
     let started = std::time::Instant::now();
     let origin = req.headers().get(ORIGIN).cloned();
     let preflight = (req.method() == Method::OPTIONS && !matches!(endpoint, Endpoint::NotFound))
@@ -183,6 +187,9 @@ async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr)
         .await;
     let status = response.status();
     metrics::observe_request(endpoint.label(), status.as_u16(), started.elapsed());
+    if status.is_client_error() && req_path_is_api(endpoint) {
+        response = remember_rejection(&gateway, endpoint, &path, &id, response).await;
+    }
     span.in_scope(|| {
         tracing::info!(
             status = status.as_u16(),
@@ -206,6 +213,36 @@ async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr)
 /// A CORS preflight for a known endpoint: `cors::decorate` adds what the origin may do.
 fn preflight() -> HttpResponse {
     families::empty_response(hyper::StatusCode::NO_CONTENT)
+}
+
+/// Rejections of the event APIs are kept for the debugger; not the search's or unknown paths'.
+fn req_path_is_api(endpoint: Endpoint) -> bool {
+    matches!(endpoint, Endpoint::Family(_))
+}
+
+/// Keep a copy of a refused request's error body in the gateway's rejection ring.
+async fn remember_rejection(
+    gateway: &Gateway,
+    endpoint: Endpoint,
+    path: &str,
+    request_id: &str,
+    response: HttpResponse,
+) -> HttpResponse {
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    gateway.rejections.record(crate::rejections::Rejection {
+        at_ms: tributary_service::now_ms(),
+        family: endpoint.label().to_string(),
+        path: path.to_string(),
+        status: parts.status.as_u16(),
+        request_id: request_id.to_string(),
+        reason: String::from_utf8_lossy(&body).into_owned(),
+    });
+    HttpResponse::from_parts(parts, http_body_util::Full::new(body))
 }
 
 async fn dispatch(

@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod publish;
 pub mod rate_limit;
 pub mod refusals;
+pub mod rejections;
 pub mod search;
 pub mod sender;
 
@@ -48,7 +49,15 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> a
     let producer = kafka::RenewingProducer::new(&kafka_config, kafka::RENEW_AFTER)?;
     let readiness = Readiness::default();
     spawn_readiness_probe(producer.clone(), readiness.clone(), shutdown.clone());
-    let admin = admin::spawn(config.gateway.admin_listen, readiness, shutdown.clone()).await?;
+    let rejections = rejections::Rejections::default();
+    let admin = admin::spawn_with_routes(
+        config.gateway.admin_listen,
+        readiness,
+        Default::default(),
+        Some(rejections.admin_routes(config.admin.clone())),
+        shutdown.clone(),
+    )
+    .await?;
     let search = search::Search {
         client: config.clickhouse.client(),
     };
@@ -62,6 +71,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> a
             timeout,
         )),
         search: Some(search),
+        rejections,
     });
     tracing::info!(listen = %listener.local_addr()?, %admin, "gateway serving");
     serve(gateway, listener, shutdown).await;

@@ -36,11 +36,26 @@ pub async fn serve(listener: TcpListener, readiness: Readiness, shutdown: Shutdo
     serve_with_health(listener, readiness, Health::default(), shutdown).await
 }
 
+/// Routes a service adds to its admin port (the gateway's `/rejections`): `Some(response)` for
+/// the requests it owns, `None` for the standard endpoints.
+pub type Routes = Arc<dyn Fn(&Request<Incoming>) -> Option<Response<Full<Bytes>>> + Send + Sync>;
+
 /// Serve the admin endpoints on `listener` until shutdown; `/healthz` follows `health`.
 pub async fn serve_with_health(
     listener: TcpListener,
     readiness: Readiness,
     health: Health,
+    shutdown: Shutdown,
+) {
+    serve_with_routes(listener, readiness, health, None, shutdown).await
+}
+
+/// [`serve_with_health`] plus the service's own `routes`, asked first.
+pub async fn serve_with_routes(
+    listener: TcpListener,
+    readiness: Readiness,
+    health: Health,
+    routes: Option<Routes>,
     shutdown: Shutdown,
 ) {
     loop {
@@ -51,11 +66,14 @@ pub async fn serve_with_health(
             },
             _ = shutdown.wait() => return,
         };
-        let (readiness, health) = (readiness.clone(), health.clone());
+        let (readiness, health, routes) = (readiness.clone(), health.clone(), routes.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let (readiness, health) = (readiness.clone(), health.clone());
-                async move { Ok::<_, Infallible>(route(req, &readiness, &health)) }
+                let own = routes.as_ref().and_then(|routes| routes(&req));
+                async move {
+                    Ok::<_, Infallible>(own.unwrap_or_else(|| route(req, &readiness, &health)))
+                }
             });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
@@ -110,9 +128,22 @@ pub async fn spawn_with_health(
     health: Health,
     shutdown: Shutdown,
 ) -> std::io::Result<SocketAddr> {
+    spawn_with_routes(addr, readiness, health, None, shutdown).await
+}
+
+/// [`spawn_with_health`] plus the service's own `routes`.
+pub async fn spawn_with_routes(
+    addr: SocketAddr,
+    readiness: Readiness,
+    health: Health,
+    routes: Option<Routes>,
+    shutdown: Shutdown,
+) -> std::io::Result<SocketAddr> {
     let listener = bind(addr).await?;
     let local = listener.local_addr()?;
-    tokio::spawn(serve_with_health(listener, readiness, health, shutdown));
+    tokio::spawn(serve_with_routes(
+        listener, readiness, health, routes, shutdown,
+    ));
     Ok(local)
 }
 

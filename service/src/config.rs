@@ -26,6 +26,11 @@ pub struct KafkaConfig {
     pub idempotence: bool,
     /// `[kafka.watchdog]`: the consumers' stall watchdog (see `watchdog.rs`).
     pub watchdog: crate::watchdog::WatchdogConfig,
+    /// Whether the broker deletes records on request (Kafka DeleteRecords), which
+    /// `tributary dlq purge` needs. On by default, for Apache Kafka; the local config turns it
+    /// off: Tansu 0.6's sqlite storage answers DeleteRecords with a panic (`todo!()` in
+    /// `lite.rs`) that takes the broker down.
+    pub delete_records: bool,
 }
 
 impl Default for KafkaConfig {
@@ -36,6 +41,7 @@ impl Default for KafkaConfig {
             properties: BTreeMap::new(),
             idempotence: true,
             watchdog: Default::default(),
+            delete_records: true,
         }
     }
 }
@@ -106,6 +112,48 @@ impl ClickHouseConfig {
     }
 }
 
+/// `[admin]`: what operators' tools share. The events debugger page (`tributary debugger`) and
+/// the gateway's `/rejections` admin endpoint answer only requests that carry `token`
+/// (`Authorization: Bearer TOKEN` or `?token=TOKEN`); without a token they are off.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// The admin token; `None` (or empty) turns the token-guarded endpoints off.
+    pub token: Option<String>,
+}
+
+impl AdminConfig {
+    /// The token when one is set and not empty.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref().filter(|t| !t.is_empty())
+    }
+
+    /// Whether `req` carries the token, compared in constant time. Always false without a
+    /// configured token.
+    pub fn allows<B>(&self, req: &hyper::Request<B>) -> bool {
+        let Some(want) = self.token() else {
+            return false;
+        };
+        let bearer = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string);
+        let query = req.uri().query().and_then(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == "token")
+                .map(|(_, v)| v.to_string())
+        });
+        use subtle::ConstantTimeEq;
+        [bearer, query]
+            .into_iter()
+            .flatten()
+            .any(|got| bool::from(got.as_bytes().ct_eq(want.as_bytes())))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("bad config: {0}")]
 pub struct ConfigError(#[from] Box<figment::Error>);
@@ -159,6 +207,27 @@ mod tests {
     struct Sample {
         kafka: KafkaConfig,
         clickhouse: ClickHouseConfig,
+    }
+
+    #[test]
+    fn the_admin_token_is_required_and_nothing_passes_without_one() {
+        let request = |uri: &str, auth: Option<&str>| {
+            let mut builder = hyper::Request::builder().uri(uri);
+            if let Some(auth) = auth {
+                builder = builder.header("authorization", auth);
+            }
+            builder.body(()).unwrap()
+        };
+        let off = AdminConfig::default();
+        assert!(!off.allows(&request("/?token=", None)));
+        let on = AdminConfig {
+            token: Some("s3cret".into()),
+        };
+        assert!(on.allows(&request("/?token=s3cret", None)));
+        assert!(on.allows(&request("/", Some("Bearer s3cret"))));
+        assert!(!on.allows(&request("/", None)));
+        assert!(!on.allows(&request("/?token=s3cre", None)));
+        assert!(!on.allows(&request("/", Some("Bearer nope"))));
     }
 
     #[test]

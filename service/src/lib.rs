@@ -11,7 +11,7 @@ pub mod shutdown;
 pub mod telemetry;
 pub mod watchdog;
 
-pub use config::{ClickHouseConfig, KafkaConfig, Topics};
+pub use config::{AdminConfig, ClickHouseConfig, KafkaConfig, Topics};
 pub use shutdown::Shutdown;
 
 /// Milliseconds since the Unix epoch (UTC), the unit of every timestamp in the records.

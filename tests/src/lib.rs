@@ -194,6 +194,26 @@ impl Pipeline {
         }
     }
 
+    /// Rows and distinct `event_uid`s of `events` matching `condition` (SQL), counted without
+    /// `FINAL` after a settling pause and a forced merge: what is stored, not what queries
+    /// collapse to.
+    pub async fn stored_after_merge(&self, condition: &str) -> (u64, u64) {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let client = self.clickhouse();
+        client
+            .query("OPTIMIZE TABLE events FINAL")
+            .execute()
+            .await
+            .expect("merge events");
+        client
+            .query(&format!(
+                "SELECT count(), uniqExact(event_uid) FROM events WHERE {condition}"
+            ))
+            .fetch_one()
+            .await
+            .expect("count stored rows")
+    }
+
     /// Stop every service and drop the test database.
     pub async fn stop(self) {
         self.shutdown.trigger();
@@ -654,5 +674,70 @@ pub fn seed_003_sample(nth: usize) -> String {
         0 => fixture("003_activity/sample_single.as_printed.json"),
         1 => fixture("003_activity/sample_bulk.as_printed.json"),
         _ => panic!("seed 003 has no sample {nth}"),
+    }
+}
+
+/// Dead letters for the DLQ tool's and the debugger's tests: a request the enricher refused
+/// whole, as it would have written it.
+pub mod dead_letters {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use rdkafka::ClientConfig;
+    use tributary_schemas::{DlqRecord, RawBatch};
+    use tributary_service::KafkaConfig;
+
+    /// An activity upload of two events, as the gateway would have published it.
+    pub fn activity_batch(customer: &str) -> RawBatch {
+        let body = serde_json::json!([
+            {"asset_id": "dlq-test", "activity_name": "Purchase", "timestamp": "2026-04-28T16:47:37",
+             "identity": customer, "activity_source": "web", "activity_params": {"n": 1}},
+            {"asset_id": "dlq-test", "activity_name": "Refund", "timestamp": "2026-04-28T16:48:37",
+             "identity": customer, "activity_source": "web", "activity_params": {"n": 2}}
+        ]);
+        RawBatch {
+            batch_id: uuid::Uuid::now_v7().to_string(),
+            source: "activity.upload".into(),
+            tenant: "default".into(),
+            received_at: tributary_service::now_ms(),
+            request_id: format!("dlq-{customer}"),
+            client_ip: Some("127.0.0.1".into()),
+            user_agent: None,
+            content_type: "application/json".into(),
+            body_encoding: "identity".into(),
+            body: serde_json::to_vec(&body).unwrap(),
+            attributes: HashMap::new(),
+        }
+    }
+
+    /// Write a dead letter for `batch` as if the enricher had refused it whole.
+    pub async fn dead_letter(kafka: &KafkaConfig, batch: &RawBatch, reason: &str, failed_at: i64) {
+        let record = DlqRecord {
+            stage: "enricher".into(),
+            reason: reason.into(),
+            detail: "the tenant's rules were missing (fixed since)".into(),
+            source_topic: kafka.topics.raw.clone(),
+            source_partition: 0,
+            source_offset: 0,
+            tenant: Some(batch.tenant.clone()),
+            event_uid: None,
+            failed_at,
+            original: tributary_schemas::encode(batch).unwrap(),
+        };
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &kafka.brokers)
+            .create()
+            .unwrap();
+        let payload = tributary_schemas::encode(&record).unwrap();
+        producer
+            .send(
+                FutureRecord::to(&kafka.topics.dlq)
+                    .key(&record.key())
+                    .payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("the broker takes the dead letter");
     }
 }

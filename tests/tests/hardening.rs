@@ -54,6 +54,7 @@ async fn gateway(configure: impl FnOnce(&mut GatewayConfig)) -> TestGateway {
         publisher: Arc::new(published.clone()),
         search: None,
         rate_limits: Default::default(),
+        rejections: Default::default(),
     });
     let shutdown = Shutdown::new();
     tokio::spawn(serve(gateway, listener, shutdown.clone()));
