@@ -25,6 +25,9 @@ pub enum Command {
     Dlq(DlqCommand),
     /// Serve the live events debugger page on debugger.listen; needs admin.token.
     Debugger,
+    /// Erase one person of one tenant from every table, keep an erasure record (hashes only)
+    /// so copies still in Kafka are dropped when redelivered, and print what was removed.
+    Erase(tributary_sink::erasure::ErasureArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,8 +73,19 @@ pub enum DlqCommand {
 
 /// Run one command; errors say what to do and make the binary exit non-zero.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let config: crate::Config = args.config.load()?;
+    let mut config: crate::Config = args.config.load()?;
+    let sink: tributary_sink::Config = args.config.load()?;
+    config.erasure = Some(std::sync::Arc::new(sink));
     match args.command {
+        Command::Erase(erase) => {
+            let by = format!("cli:{}", std::env::var("USER").unwrap_or_default());
+            let sink = config.erasure.as_deref().expect("loaded above");
+            let report = tributary_sink::erasure::run(sink, &erase.request(by))
+                .await
+                .context("erasing: is ClickHouse (clickhouse.url) reachable?")?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
         Command::Debugger => {
             tributary_service::telemetry::init_tracing();
             let listener = tokio::net::TcpListener::bind(config.debugger.listen)

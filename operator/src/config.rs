@@ -17,6 +17,11 @@ pub struct Config {
     pub gateway: GatewaySection,
     pub enricher: GroupSection,
     pub sink: GroupSection,
+    /// The sink's view of the same file (ClickHouse, the tenants' hashing, erasure timing), for
+    /// `tributary erase` and the debugger's `POST /erase`; the command line loads it.
+    /// `None`: the debugger answers `POST /erase` with 503.
+    #[serde(skip)]
+    pub erasure: Option<std::sync::Arc<tributary_sink::Config>>,
 }
 
 /// `[debugger]`.

@@ -62,6 +62,69 @@ pub struct ErasureRequest {
     pub requested_by: String,
 }
 
+/// The command line's way of naming one person (`tributary erase`, `tributary-sink erase`):
+/// `--tenant T` and exactly one of `--user-key`, `--email`, `--phone`, `--identity`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("who").required(true).multiple(false)))]
+pub struct ErasureArgs {
+    /// The tenant the person belongs to.
+    #[arg(long)]
+    pub tenant: String,
+    /// The `user_key` as stored.
+    #[arg(long, group = "who")]
+    pub user_key: Option<String>,
+    /// An e-mail address (compared lowercased).
+    #[arg(long, group = "who")]
+    pub email: Option<String>,
+    /// E.164, as stored: +919876543210.
+    #[arg(long, group = "who")]
+    pub phone: Option<String>,
+    /// The Netcore `identity` / the tenant's own user id, as sent.
+    #[arg(long, group = "who")]
+    pub identity: Option<String>,
+}
+
+impl ErasureArgs {
+    /// The request, recorded as asked by `requested_by`. `None` unless exactly one identifier
+    /// is given (clap enforces it on the command line; the admin endpoint checks it).
+    pub fn try_request(self, requested_by: String) -> Option<ErasureRequest> {
+        let named = [
+            (IdentityKind::UserKey, self.user_key),
+            (IdentityKind::Email, self.email),
+            (IdentityKind::Phone, self.phone),
+            (IdentityKind::Identity, self.identity),
+        ];
+        let mut given = named
+            .into_iter()
+            .filter_map(|(kind, value)| value.map(|v| (kind, v)));
+        let (kind, value) = given.next()?;
+        if given.next().is_some() || self.tenant.trim().is_empty() || value.trim().is_empty() {
+            return None;
+        }
+        Some(ErasureRequest {
+            tenant: self.tenant,
+            kind,
+            value,
+            requested_by,
+        })
+    }
+
+    /// [`Self::try_request`] for arguments clap has checked.
+    pub fn request(self, requested_by: String) -> ErasureRequest {
+        self.try_request(requested_by)
+            .expect("clap requires exactly one identifier")
+    }
+}
+
+/// Erase with everything from `config`: apply the migrations (the `erasures` table), then
+/// [`erase`] with a grace of two `sink.erasure_refresh_ms`.
+pub async fn run(config: &Config, request: &ErasureRequest) -> anyhow::Result<ErasureReport> {
+    crate::migrate::migrate(&config.clickhouse).await?;
+    let client = crate::clickhouse_client(&config.clickhouse);
+    let grace = Duration::from_millis(2 * config.sink.erasure_refresh_ms.max(100));
+    Ok(erase(&client, &config.enricher, request, grace).await?)
+}
+
 /// Rows removed per table, and the record kept.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ErasureReport {

@@ -1,9 +1,7 @@
-use std::time::Duration;
-
 use clap::{Parser, Subcommand};
 use tributary_service::config::ConfigArgs;
 use tributary_service::{telemetry, Shutdown};
-use tributary_sink::erasure::{self, ErasureRequest, IdentityKind};
+use tributary_sink::erasure::{self, ErasureArgs};
 
 /// Tributary sink: bulk-loads events.normalized into ClickHouse.
 #[derive(Parser)]
@@ -23,45 +21,7 @@ enum Command {
     Migrate,
     /// Erase one person of one tenant from every table, keep an erasure record (hashes only)
     /// so copies still in Kafka are dropped when redelivered, and print what was removed.
-    Erase(EraseArgs),
-}
-
-#[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("who").required(true).multiple(false)))]
-struct EraseArgs {
-    #[arg(long)]
-    tenant: String,
-    /// The `user_key` as stored.
-    #[arg(long, group = "who")]
-    user_key: Option<String>,
-    #[arg(long, group = "who")]
-    email: Option<String>,
-    /// E.164, as stored: +919876543210.
-    #[arg(long, group = "who")]
-    phone: Option<String>,
-    #[arg(long, group = "who")]
-    identity: Option<String>,
-}
-
-impl EraseArgs {
-    fn request(self) -> ErasureRequest {
-        let (kind, value) = match (self.user_key, self.email, self.phone, self.identity) {
-            (Some(v), ..) => (IdentityKind::UserKey, v),
-            (_, Some(v), ..) => (IdentityKind::Email, v),
-            (_, _, Some(v), _) => (IdentityKind::Phone, v),
-            (.., Some(v)) => (IdentityKind::Identity, v),
-            _ => unreachable!("clap requires one of them"),
-        };
-        ErasureRequest {
-            tenant: self.tenant,
-            kind,
-            value,
-            requested_by: format!(
-                "cli:{}",
-                std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-            ),
-        }
-    }
+    Erase(ErasureArgs),
 }
 
 tributary_service::use_jemalloc!();
@@ -83,10 +43,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Erase(erase) => {
-            tributary_sink::migrate::migrate(&config.clickhouse).await?;
-            let client = tributary_sink::clickhouse_client(&config.clickhouse);
-            let grace = Duration::from_millis(2 * config.sink.erasure_refresh_ms.max(100));
-            let report = erasure::erase(&client, &config.enricher, &erase.request(), grace).await?;
+            let by = format!("cli:{}", std::env::var("USER").unwrap_or_default());
+            let report = erasure::run(&config, &erase.request(by)).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }

@@ -65,6 +65,22 @@ async fn events_of(pipeline: &Pipeline, table: &str, who: &str) -> u64 {
         .unwrap()
 }
 
+/// Jane's and Bob's events, once all 8 and both lead rows are stored.
+async fn send_jane_and_bob(pipeline: &Pipeline) {
+    send_person(pipeline, "jane@example.com").await;
+    send_person(pipeline, "bob@example.com").await;
+    for (table, want) in [("events", 8), ("lead_analytics", 2)] {
+        let stored = pipeline
+            .wait_for_count(
+                &format!("SELECT uniqExact(event_uid) FROM {table}"),
+                want,
+                Duration::from_secs(60),
+            )
+            .await;
+        assert_eq!(stored, want, "{table}");
+    }
+}
+
 /// Nothing of Jane in any table, all of Bob.
 async fn assert_only_bob_is_left(pipeline: &Pipeline) {
     for table in ["events", "lead_analytics"] {
@@ -85,24 +101,7 @@ async fn assert_only_bob_is_left(pipeline: &Pipeline) {
 async fn an_erased_person_is_gone_from_every_table_and_a_replay_from_offset_0_brings_nothing_back()
 {
     let mut pipeline = Pipeline::new("erasure").await.start_all().await;
-    send_person(&pipeline, "jane@example.com").await;
-    send_person(&pipeline, "bob@example.com").await;
-    let stored = pipeline
-        .wait_for_count(
-            "SELECT uniqExact(event_uid) FROM events",
-            8,
-            Duration::from_secs(60),
-        )
-        .await;
-    assert_eq!(stored, 8);
-    let leads = pipeline
-        .wait_for_count(
-            "SELECT uniqExact(event_uid) FROM lead_analytics",
-            2,
-            Duration::from_secs(30),
-        )
-        .await;
-    assert_eq!(leads, 2);
+    send_jane_and_bob(&pipeline).await;
     assert_eq!(
         events_of(&pipeline, "lead_analytics", "jane@example.com").await,
         1
@@ -250,5 +249,62 @@ async fn retention_per_tenant_deletes_old_rows_of_that_tenant_only() {
         .await
         .unwrap();
     assert_eq!(with_ttl, 0);
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_endpoint_erases_with_the_token_only() {
+    let pipeline = Pipeline::new("erase_http").await.start_all().await;
+    send_jane_and_bob(&pipeline).await;
+    let token = "erase-token-1";
+    let mut sink = tributary_sink::Config {
+        kafka: pipeline.kafka.clone(),
+        clickhouse: pipeline.clickhouse.clone(),
+        ..Default::default()
+    };
+    sink.sink.erasure_refresh_ms = 200;
+    let config = tributary_operator::Config {
+        kafka: pipeline.kafka.clone(),
+        admin: tributary_service::AdminConfig {
+            token: Some(token.into()),
+        },
+        erasure: Some(std::sync::Arc::new(sink)),
+        ..Default::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/erase", listener.local_addr().unwrap());
+    tokio::spawn(tributary_operator::debugger::run(
+        config,
+        listener,
+        pipeline.shutdown.clone(),
+    ));
+    let client = reqwest::Client::new();
+    let form = [("tenant", "default"), ("email", "jane@example.com")];
+    let answer = client.post(&url).form(&form).send().await.unwrap();
+    assert_eq!(answer.status(), 401);
+    let answer = client
+        .post(&url)
+        .bearer_auth(token)
+        .form(&[
+            ("tenant", "default"),
+            ("email", "a@b.c"),
+            ("phone", "+1555"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    let answer = client
+        .post(&url)
+        .bearer_auth(token)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let report: Value = answer.json().await.unwrap();
+    assert_eq!(report["removed"]["events"], 4, "{report}");
+    assert_eq!(report["removed"]["lead_analytics"], 1, "{report}");
+    assert_only_bob_is_left(&pipeline).await;
     pipeline.stop().await;
 }

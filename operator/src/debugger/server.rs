@@ -1,6 +1,8 @@
 //! The debugger's HTTP routes, every one behind the admin token (401 without it):
 //! `GET /` the page, `GET /stream` its live updates (server-sent events, at most four a
-//! second), `POST /dlq/replay` (form field `id`) replays one dead letter and returns to the page.
+//! second), `POST /dlq/replay` (form field `id`) replays one dead letter and returns to the page,
+//! `POST /erase` erases one person (form or query fields `tenant` and exactly one of `user_key`,
+//! `email`, `phone`, `identity`; the same as `tributary erase`) and answers the JSON report.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -75,6 +77,7 @@ async fn route(debugger: Debugger, req: Request<Incoming>, shutdown: Shutdown) -
         }
         (&Method::GET, "/stream") => stream(debugger, token, shutdown),
         (&Method::POST, "/dlq/replay") => replay(debugger, req, &token).await,
+        (&Method::POST, "/erase") => erase(debugger, req).await,
         _ => full(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
     }
 }
@@ -161,6 +164,56 @@ async fn replay(debugger: Debugger, req: Request<Incoming>, token: &str) -> Resp
         .header("location", format!("/?token={token}"))
         .body(Full::new(Bytes::new()).boxed())
         .unwrap()
+}
+
+/// Erase one person (see the module docs): 200 with the report, 400 when the fields do not
+/// name exactly one person, 503 when erasure is not configured or ClickHouse fails.
+async fn erase(debugger: Debugger, req: Request<Incoming>) -> Response<Body> {
+    let json =
+        |status, value: serde_json::Value| full(status, "application/json", value.to_string());
+    let query = req.uri().query().unwrap_or("").as_bytes().to_vec();
+    let body = match req.into_body().collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => {
+            return json(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({"error": "unreadable body"}),
+            )
+        }
+    };
+    let field = |name| form_field(&body, name).or_else(|| form_field(&query, name));
+    let args = tributary_sink::erasure::ErasureArgs {
+        tenant: field("tenant").unwrap_or_default(),
+        user_key: field("user_key"),
+        email: field("email"),
+        phone: field("phone"),
+        identity: field("identity"),
+    };
+    let Some(request) = args.try_request("admin-http".into()) else {
+        return json(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": "name exactly one of user_key, email, phone, identity, and the tenant"}),
+        );
+    };
+    let Some(sink) = debugger.config.erasure.clone() else {
+        return json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"error": "erasure is not configured for this debugger"}),
+        );
+    };
+    match tributary_sink::erasure::run(&sink, &request).await {
+        Ok(report) => {
+            tracing::info!(tenant = %report.tenant, kind = %report.identity_kind, "person erased from the admin endpoint");
+            json(
+                StatusCode::OK,
+                serde_json::to_value(&report).unwrap_or_default(),
+            )
+        }
+        Err(error) => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"error": format!("erasure failed: {error:#}")}),
+        ),
+    }
 }
 
 /// One field of an `application/x-www-form-urlencoded` body.
