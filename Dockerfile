@@ -7,11 +7,12 @@ ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
 
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS builder
-# rdkafka-sys builds librdkafka from source (configure + make); zstd-sys and libz-sys use cc.
+# rdkafka-sys builds librdkafka from source (configure + make) with OpenSSL (libssl-dev: TLS
+# and SASL SCRAM to the broker; also ClickHouse over HTTPS); zstd-sys and libz-sys use cc.
 # Package versions follow the pinned Debian release rather than being pinned one by one.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential cmake pkg-config zlib1g-dev \
+    && apt-get install -y --no-install-recommends build-essential cmake pkg-config zlib1g-dev libssl-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -28,7 +29,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
+    && apt-get install -y --no-install-recommends ca-certificates libssl3 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 tributary \
     && useradd --system --uid 10001 --gid tributary --no-create-home --shell /usr/sbin/nologin tributary

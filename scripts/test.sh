@@ -38,6 +38,14 @@ if [ ! -d tests/browser/node_modules/playwright-core ] ||
     (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# TLS towards Kafka and ClickHouse (tests/tests/secure_transport.rs) goes through Debian's
+# stunnel4 in front of a Tansu broker of the test's own (the stack's Tansu binary).
+if [ ! -x "${TRIBUTARY_STUNNEL:-/usr/bin/stunnel4}" ]; then
+    if [ "$(id -u)" = 0 ]; then apt-get install -y -q stunnel4 >/dev/null || { apt-get update -q && apt-get install -y -q stunnel4 >/dev/null; }
+    else sudo apt-get install -y -q stunnel4 >/dev/null; fi
+fi
+export TRIBUTARY_TANSU="${TRIBUTARY_TANSU:-${TRIBUTARY_TOOLS_DIR:-$HOME/.cache/tributary/tools}/bin/tansu}"
+
 # The OpenAPI document against a real gateway on this stack (schemathesis, bounded).
 scripts/api-conformance.sh
 

@@ -216,6 +216,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
         shutdown.clone(),
     )
     .await?;
+    tributary_service::preflight::check_kafka(&config.kafka).await?;
     let consumer: StreamConsumer = kafka::consumer(&config.kafka, &config.enricher.group)?;
     let topic = config.kafka.topics.raw.clone();
     consumer.subscribe(&[topic.as_str()])?;

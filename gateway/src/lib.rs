@@ -40,6 +40,14 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> a
              tenants.crm_keys in production"
         );
     }
+    tributary_service::preflight::check_kafka(&config.kafka).await?;
+    // The search reads ClickHouse; ingestion goes on without it, but not with a wrong
+    // password or an untrusted certificate.
+    tributary_service::preflight::clickhouse(
+        &config.clickhouse,
+        tributary_service::preflight::PATIENCE,
+    )
+    .await?;
     let timeout = Duration::from_millis(config.gateway.publish_timeout_ms);
     let mut kafka_config = config.kafka.clone();
     kafka_config

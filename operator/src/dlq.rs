@@ -150,17 +150,16 @@ pub fn parse_id(text: &str) -> Result<(i32, i64), DlqError> {
         .ok_or_else(|| DlqError::BadId(text.into()))
 }
 
-fn client(kafka: &KafkaConfig) -> ClientConfig {
-    let mut client = ClientConfig::new();
+fn client(kafka: &KafkaConfig) -> Result<ClientConfig, rdkafka::error::KafkaError> {
+    let mut client = tributary_service::kafka::client_config(kafka)?;
     client
-        .set("bootstrap.servers", &kafka.brokers)
         .set("group.id", "tributary-dlq-tool")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false");
     for (key, value) in &kafka.properties {
         client.set(key, value);
     }
-    client
+    Ok(client)
 }
 
 fn unreachable(kafka: &KafkaConfig, cause: impl ToString) -> DlqError {
@@ -207,7 +206,7 @@ fn watermarks(
 /// that do not decode are reported on stderr and skipped. Blocking.
 pub fn read_all(kafka: &KafkaConfig) -> Result<Vec<Letter>, DlqError> {
     let topic = &kafka.topics.dlq;
-    let consumer: BaseConsumer = client(kafka).create()?;
+    let consumer: BaseConsumer = client(kafka)?.create()?;
     let marks = watermarks(&consumer, kafka, topic)?;
     let mut assignment = TopicPartitionList::new();
     let mut remaining = BTreeMap::new();
@@ -435,7 +434,7 @@ fn read_source(
     letter: &Letter,
 ) -> Result<(Option<Vec<u8>>, Vec<u8>), DlqError> {
     let r = &letter.record;
-    let consumer: BaseConsumer = client(kafka).create()?;
+    let consumer: BaseConsumer = client(kafka)?.create()?;
     let mut assignment = TopicPartitionList::new();
     assignment.add_partition_offset(
         &r.source_topic,
@@ -552,7 +551,7 @@ pub async fn purge(
             "kafka.delete_records is false in this config".into(),
         ));
     }
-    let admin: AdminClient<DefaultClientContext> = client(kafka).create()?;
+    let admin: AdminClient<DefaultClientContext> = client(kafka)?.create()?;
     let mut offsets = TopicPartitionList::new();
     for (&partition, &(before, _)) in points {
         offsets.add_partition_offset(&kafka.topics.dlq, partition, Offset::Offset(before))?;

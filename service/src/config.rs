@@ -31,6 +31,8 @@ pub struct KafkaConfig {
     /// off: Tansu 0.6's sqlite storage answers DeleteRecords with a panic (`todo!()` in
     /// `lite.rs`) that takes the broker down.
     pub delete_records: bool,
+    /// `[kafka.security]`: TLS and SASL towards the broker (hosted Kafka needs both).
+    pub security: KafkaSecurity,
 }
 
 impl Default for KafkaConfig {
@@ -42,7 +44,135 @@ impl Default for KafkaConfig {
             idempotence: true,
             watchdog: Default::default(),
             delete_records: true,
+            security: KafkaSecurity::default(),
         }
+    }
+}
+
+/// `[kafka.security]`: how every Kafka client of the project (services, `tributary`, lag
+/// monitors) reaches a broker that wants TLS, SASL or both, as hosted Kafka does (Amazon MSK,
+/// Confluent Cloud, Aiven: `SASL_SSL` with `SCRAM-SHA-512`, `SCRAM-SHA-256` or `PLAIN`).
+/// Each field sets one librdkafka property (librdkafka's CONFIGURATION.md):
+/// `protocol` → `security.protocol`, `sasl_mechanism` → `sasl.mechanism`, `sasl_username` /
+/// `sasl_password` → `sasl.username` / `sasl.password`, `ca_file` → `ssl.ca.location`.
+/// Secrets come from the environment: `TRIBUTARY_KAFKA__SECURITY__SASL_PASSWORD`.
+/// Anything else librdkafka knows (client certificates, `ssl.endpoint.identification.algorithm`)
+/// goes in `kafka.properties`, which wins over these.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaSecurity {
+    /// `PLAINTEXT` (the default), `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`, as Kafka spells them.
+    pub protocol: SecurityProtocol,
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`; required with a `SASL_*` protocol.
+    pub sasl_mechanism: Option<SaslMechanism>,
+    pub sasl_username: Option<String>,
+    pub sasl_password: Option<String>,
+    /// PEM file of the CA (or CAs) that signed the broker's certificate, for a private CA;
+    /// without it the system's trust store (Debian's `ca-certificates`) is used.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// Kafka's `security.protocol` values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SecurityProtocol {
+    #[default]
+    #[serde(rename = "PLAINTEXT", alias = "plaintext")]
+    Plaintext,
+    #[serde(rename = "SSL", alias = "ssl")]
+    Ssl,
+    #[serde(rename = "SASL_PLAINTEXT", alias = "sasl_plaintext")]
+    SaslPlaintext,
+    #[serde(rename = "SASL_SSL", alias = "sasl_ssl")]
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// The value librdkafka takes for `security.protocol`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "plaintext",
+            SecurityProtocol::Ssl => "ssl",
+            SecurityProtocol::SaslPlaintext => "sasl_plaintext",
+            SecurityProtocol::SaslSsl => "sasl_ssl",
+        }
+    }
+
+    /// As Kafka's documents spell it (`SASL_SSL`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        }
+    }
+
+    fn uses_sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+}
+
+/// The SASL mechanisms librdkafka is built with here (`sasl.mechanism`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SaslMechanism {
+    #[serde(rename = "PLAIN")]
+    Plain,
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+impl KafkaSecurity {
+    /// The librdkafka properties these settings stand for, or what is missing for them.
+    ///
+    /// # Errors
+    /// A `SASL_*` protocol without a mechanism, user name or password, or SASL settings with a
+    /// protocol that does not use them (a sign of a half-edited config).
+    pub fn properties(&self) -> Result<Vec<(&'static str, String)>, String> {
+        let mut properties = vec![("security.protocol", self.protocol.as_str().to_string())];
+        // An empty value counts as unset (an environment variable passed through empty).
+        let set = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
+        let (username, password) = (set(&self.sasl_username), set(&self.sasl_password));
+        let sasl_set = self.sasl_mechanism.is_some() || username.is_some() || password.is_some();
+        if self.protocol.uses_sasl() {
+            let (Some(mechanism), Some(username), Some(password)) =
+                (self.sasl_mechanism, username, password)
+            else {
+                return Err(format!(
+                    "kafka.security.protocol = {:?} needs sasl_mechanism (PLAIN, SCRAM-SHA-256 or \
+                     SCRAM-SHA-512), sasl_username and sasl_password \
+                     (TRIBUTARY_KAFKA__SECURITY__SASL_PASSWORD)",
+                    self.protocol.name()
+                ));
+            };
+            properties.push(("sasl.mechanism", mechanism.as_str().to_string()));
+            properties.push(("sasl.username", username));
+            properties.push(("sasl.password", password));
+        } else if sasl_set {
+            return Err(format!(
+                "kafka.security has SASL settings but protocol = {:?}: set protocol = \
+                 \"SASL_SSL\" (or \"SASL_PLAINTEXT\") to use them",
+                self.protocol.name()
+            ));
+        }
+        if let Some(ca_file) = &self.ca_file {
+            properties.push(("ssl.ca.location", ca_file.display().to_string()));
+        }
+        Ok(properties)
     }
 }
 
@@ -73,7 +203,11 @@ pub struct ClickHouseConfig {
     pub url: String,
     pub database: String,
     pub user: String,
+    /// From the environment in production: `TRIBUTARY_CLICKHOUSE__PASSWORD`.
     pub password: String,
+    /// For an `https://` url signed by a private CA: that CA's PEM file, trusted besides the
+    /// system's store (ClickHouse Cloud's certificates need no file).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ClickHouseConfig {
@@ -83,6 +217,7 @@ impl Default for ClickHouseConfig {
             database: "tributary".into(),
             user: "default".into(),
             password: String::new(),
+            ca_file: None,
         }
     }
 }
@@ -100,8 +235,16 @@ impl ClickHouseConfig {
 
     /// A client for this server without a default database (to create it), set up as
     /// [`client`](Self::client).
+    ///
+    /// An `https://` url is spoken over TLS (OpenSSL), checking the server's certificate
+    /// against the system's store and `ca_file`. A `ca_file` that cannot be read or parsed
+    /// leaves the client without it; [`crate::preflight::clickhouse`] reports it at startup.
     pub fn server_client(&self) -> clickhouse::Client {
-        clickhouse::Client::default()
+        let ca = self.ca().unwrap_or_else(|error| {
+            tracing::error!(%error, "clickhouse.ca_file is not used");
+            None
+        });
+        Self::http_client(ca)
             .with_url(&self.url)
             .with_user(&self.user)
             .with_password(&self.password)
@@ -109,6 +252,51 @@ impl ClickHouseConfig {
             .with_option("network_compression_method", "LZ4")
             .with_validation(true)
             .with_option("async_insert", "0")
+    }
+}
+
+impl ClickHouseConfig {
+    /// `ca_file`'s certificate, when one is set.
+    ///
+    /// # Errors
+    /// `ca_file` unreadable or not a PEM certificate.
+    pub fn ca(&self) -> Result<Option<native_tls::Certificate>, String> {
+        Ok(match &self.ca_file {
+            None => None,
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    format!("clickhouse.ca_file {}: cannot read it: {e}", path.display())
+                })?;
+                Some(native_tls::Certificate::from_pem(&pem).map_err(|e| {
+                    format!(
+                        "clickhouse.ca_file {}: not a PEM certificate: {e}",
+                        path.display()
+                    )
+                })?)
+            }
+        })
+    }
+
+    /// A client on hyper with OpenSSL: `http://` and `https://`, the system's trust store plus
+    /// `ca`.
+    fn http_client(ca: Option<native_tls::Certificate>) -> clickhouse::Client {
+        use hyper_util::client::legacy::connect::HttpConnector;
+        let mut http = HttpConnector::new();
+        http.set_keepalive(Some(std::time::Duration::from_secs(60)));
+        http.enforce_http(false);
+        let mut tls = native_tls::TlsConnector::builder();
+        if let Some(ca) = ca {
+            tls.add_root_certificate(ca);
+        }
+        let tls = tls.build().expect("OpenSSL's default TLS settings");
+        let https =
+            hyper_tls::HttpsConnector::from((http, tokio_native_tls::TlsConnector::from(tls)));
+        // ClickHouse closes idle keep-alive connections after 3 s; reuse them for less.
+        clickhouse::Client::with_http_client(
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .pool_idle_timeout(std::time::Duration::from_secs(2))
+                .build(https),
+        )
     }
 }
 

@@ -13,10 +13,27 @@ use rdkafka::ClientConfig;
 
 use crate::config::KafkaConfig;
 
-fn base(config: &KafkaConfig) -> ClientConfig {
+fn base(config: &KafkaConfig) -> Result<ClientConfig, KafkaError> {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &config.brokers);
-    client
+    for (key, value) in config
+        .security
+        .properties()
+        .map_err(KafkaError::ClientCreation)?
+    {
+        client.set(key, value);
+    }
+    Ok(client)
+}
+
+/// The properties every client of the project starts from: the brokers, `[kafka.security]`
+/// and `kafka.properties` (which win). Callers add their role's settings.
+///
+/// # Errors
+/// `[kafka.security]` incomplete ([`crate::config::KafkaSecurity::properties`]), as
+/// `KafkaError::ClientCreation`.
+pub fn client_config(config: &KafkaConfig) -> Result<ClientConfig, KafkaError> {
+    Ok(with_overrides(base(config)?, config))
 }
 
 fn with_overrides(mut client: ClientConfig, config: &KafkaConfig) -> ClientConfig {
@@ -29,7 +46,7 @@ fn with_overrides(mut client: ClientConfig, config: &KafkaConfig) -> ClientConfi
 /// A producer that never reports success before every in-sync replica has the record and,
 /// with `kafka.idempotence` (the default), never writes a record twice on retry.
 pub fn producer(config: &KafkaConfig) -> Result<FutureProducer, rdkafka::error::KafkaError> {
-    let mut client = base(config);
+    let mut client = base(config)?;
     client
         .set("acks", "all")
         .set("enable.idempotence", config.idempotence.to_string())
@@ -47,7 +64,7 @@ pub fn consumer(
     config: &KafkaConfig,
     group: &str,
 ) -> Result<StreamConsumer, rdkafka::error::KafkaError> {
-    let mut client = base(config);
+    let mut client = base(config)?;
     client
         .set("group.id", group)
         .set("enable.auto.commit", "false")

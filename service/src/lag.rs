@@ -24,7 +24,7 @@ use prometheus::{
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 
 use crate::config::KafkaConfig;
@@ -158,11 +158,7 @@ where
 /// The reporter's own consumers: the service's brokers and client properties, its group, no
 /// subscription and no commits.
 fn lag_consumer(kafka: &KafkaConfig, group: &str, role: &str) -> KafkaResult<BaseConsumer> {
-    let mut client = ClientConfig::new();
-    client.set("bootstrap.servers", &kafka.brokers);
-    for (key, value) in &kafka.properties {
-        client.set(key, value);
-    }
+    let mut client = crate::kafka::client_config(kafka)?;
     client
         .set("group.id", group)
         .set("client.id", format!("{group}-{role}"))

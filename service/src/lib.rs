@@ -7,6 +7,7 @@ pub mod dead_letter;
 pub mod kafka;
 pub mod lag;
 pub mod pii;
+pub mod preflight;
 pub mod shutdown;
 pub mod telemetry;
 pub mod watchdog;

@@ -362,6 +362,12 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
         shutdown.clone(),
     )
     .await?;
+    tributary_service::preflight::check_kafka(&config.kafka).await?;
+    tributary_service::preflight::clickhouse(
+        &config.clickhouse,
+        tributary_service::preflight::PATIENCE,
+    )
+    .await?;
     let applied = crate::migrate::migrate(&config.clickhouse).await?;
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");

@@ -225,7 +225,7 @@ impl Pipeline {
                 Err(_) => panic!("service did not stop within 30 s"),
             }
         }
-        let server = clickhouse::Client::default().with_url(&self.clickhouse.url);
+        let server = self.clickhouse.server_client();
         let _ = server
             .query(&format!(
                 "DROP DATABASE IF EXISTS `{}`",

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tributary_schemas::{DlqRecord, NormalizedBatch, NormalizedEvent, RawBatch};
 use tributary_service::Shutdown;
@@ -217,9 +217,8 @@ pub async fn run(
 /// [`TAIL`] records (the DLQ: [`LETTERS_KEPT`]), so the page opens on recent traffic.
 /// Offsets are resolved now, so whatever is produced after `run` starts is seen.
 async fn assign(config: &Config) -> anyhow::Result<StreamConsumer> {
-    let mut client = ClientConfig::new();
+    let mut client = tributary_service::kafka::client_config(&config.kafka)?;
     client
-        .set("bootstrap.servers", &config.kafka.brokers)
         .set("group.id", "tributary-debugger")
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "100");
@@ -360,9 +359,8 @@ async fn measure_lag(debugger: Debugger, shutdown: Shutdown) {
     let consumers: Vec<Option<BaseConsumer>> = groups
         .iter()
         .map(|(group, _)| {
-            let mut client = ClientConfig::new();
+            let mut client = tributary_service::kafka::client_config(&config.kafka).ok()?;
             client
-                .set("bootstrap.servers", &config.kafka.brokers)
                 .set("group.id", group)
                 .set("enable.auto.commit", "false");
             client.create().ok()
