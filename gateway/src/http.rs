@@ -301,9 +301,21 @@ async fn dispatch(
     };
     // What the family decides without the body (path, method, credentials) is answered
     // before the body is read, decoded or inflated.
-    if let Err(rejection) = (family.before_body)(&ctx, &parts) {
-        metrics::observe_rejected(endpoint.label(), rejection.status().as_u16());
-        return rejection;
+    let named_tenant = match (family.before_body)(&ctx, &parts) {
+        Ok(tenant) => tenant,
+        Err(rejection) => {
+            metrics::observe_rejected(endpoint.label(), rejection.status().as_u16());
+            return rejection;
+        }
+    };
+    // A tenant still inside the wait its last refusal gave it is refused again unread: a
+    // client flooding in a loop costs the gateway its headers, not its bodies.
+    if let Some(wait) = named_tenant.and_then(|t| gateway.rate_limits.still_refused(t)) {
+        let limited = endpoint.transport_error(&TransportError::TooManyRequests {
+            retry_after_secs: retry_after_secs(wait),
+        });
+        metrics::observe_rejected(endpoint.label(), limited.status().as_u16());
+        return limited;
     }
     let timeout = Duration::from_millis(gateway.config.body_timeout_ms);
     let limit = family.body_limit.min(gateway.config.max_inflated_bytes);

@@ -9,11 +9,16 @@
 //! its events limit too, never above either. A request larger than a burst can never fit the
 //! bucket; it is charged the whole burst instead (accepted only when the bucket is full), so
 //! it waits its turn rather than being refused forever.
+//!
+//! A refusal's wait is remembered per tenant: until it has passed, a request whose head names
+//! the tenant (activity and CRM keys, the S2S `idApp`) is refused before its body is read
+//! ([`RateLimits::still_refused`]), so a client retrying in a tight loop costs the gateway
+//! little more than its headers and the other tenants keep their latency.
 
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -36,6 +41,12 @@ pub struct TenantQuota {
     pub bytes_burst: u32,
 }
 
+impl TenantQuota {
+    fn is_unlimited(&self) -> bool {
+        self.events_per_second == 0 && self.bytes_per_second == 0
+    }
+}
+
 /// `[gateway.rate_limits]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -51,6 +62,8 @@ pub struct RateLimitsConfig {
 struct Buckets {
     events: Option<DefaultDirectRateLimiter>,
     bytes: Option<DefaultDirectRateLimiter>,
+    /// Until when the last refusal told the tenant to wait (its `Retry-After`).
+    refused_until: Mutex<Option<Instant>>,
 }
 
 fn bucket(rate: u32, burst: u32) -> Option<DefaultDirectRateLimiter> {
@@ -66,6 +79,7 @@ impl Buckets {
         Buckets {
             events: bucket(quota.events_per_second, quota.events_burst),
             bytes: bucket(quota.bytes_per_second, quota.bytes_burst),
+            refused_until: Mutex::new(None),
         }
     }
 }
@@ -133,8 +147,27 @@ impl RateLimits {
             }
             Ok(())
         })();
+        if let Err(wait) = verdict {
+            *buckets.refused_until.lock().expect("not poisoned") = Some(Instant::now() + wait);
+        }
         metrics::observe_rate_limit(tenant, verdict.is_ok(), events);
         verdict
+    }
+
+    /// `Some(rest of the wait)` while `tenant` is inside the wait its last refusal gave it:
+    /// the gateway then refuses its requests from their head alone, without reading the body
+    /// (counted as limited, with 0 events). Until then no bucket could take the request that
+    /// was refused, so this is stricter only for a smaller request sent during the wait,
+    /// which `Retry-After` asked the client not to send.
+    pub fn still_refused(&self, tenant: &str) -> Option<Duration> {
+        if self.quota(tenant).is_unlimited() {
+            return None;
+        }
+        let buckets = self.buckets(tenant);
+        let until = (*buckets.refused_until.lock().expect("not poisoned"))?;
+        let wait = until.checked_duration_since(Instant::now())?;
+        metrics::observe_rate_limit(tenant, false, 0);
+        Some(wait)
     }
 }
 
@@ -189,6 +222,32 @@ mod tests {
         });
         assert_eq!(l.check("acme", 1, 5000), Ok(()), "a full bucket admits it");
         assert!(l.check("acme", 1, 1).is_err(), "and is empty after");
+    }
+
+    #[test]
+    fn a_refused_tenant_stays_refused_for_the_wait_it_was_given() {
+        let l = limits(TenantQuota {
+            events_per_second: 10,
+            ..Default::default()
+        });
+        assert_eq!(l.still_refused("acme"), None);
+        l.check("acme", 10, 0).unwrap();
+        assert_eq!(
+            l.still_refused("acme"),
+            None,
+            "accepted: nothing to wait for"
+        );
+        let wait = l.check("acme", 5, 0).unwrap_err();
+        let rest = l.still_refused("acme").expect("inside the wait");
+        assert!(rest <= wait && rest > wait / 2, "{rest:?} of {wait:?}");
+        assert_eq!(
+            l.still_refused("other"),
+            None,
+            "tenants have their own buckets"
+        );
+        std::thread::sleep(wait + Duration::from_millis(20));
+        assert_eq!(l.still_refused("acme"), None);
+        l.check("acme", 5, 0).unwrap();
     }
 
     #[test]

@@ -262,3 +262,56 @@ async fn a_tenant_over_its_limit_gets_429_in_its_familys_format_and_nothing_is_p
     );
     pipeline.stop().await;
 }
+
+/// After a refusal, the tenant's requests are refused from their head until the wait it was
+/// given has passed: a client in a retry loop costs no body reads. Proved with a request whose
+/// declared body never comes: it is answered 429 at once, not after the body timeout.
+#[tokio::test]
+async fn a_refused_tenant_is_answered_from_the_head_until_its_wait_has_passed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A tenant of its own: the metrics registry is shared with the test above.
+    let mut pipeline = Pipeline::new("rate_limits_head").await;
+    pipeline
+        .start_gateway_with(|config| {
+            config.tenants.crm_keys = vec![TenantKey {
+                tenant: "crm_head".into(),
+                key: Some(CRM_KEY.into()),
+                key_sha256: None,
+            }];
+            config.gateway.rate_limits.tenants =
+                BTreeMap::from([("crm_head".to_string(), events(1, 1))]);
+            config.gateway.body_timeout_ms = 10_000;
+        })
+        .await;
+    let crm = [("content-type", "application/json"), ("x-api-key", CRM_KEY)];
+    let (status, _, body) = post(&pipeline, "/api/v1/lead_analytics", &crm, crm_lead("h1")).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _, body) = post(&pipeline, "/api/v1/lead_analytics", &crm, crm_lead("h2")).await;
+    assert_eq!(status, 429, "{body}");
+
+    let addr = pipeline
+        .gateway_url
+        .trim_start_matches("http://")
+        .to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/lead_analytics HTTP/1.1\r\nHost: {addr}\r\nX-Api-Key: {CRM_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: 50000\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut answer))
+        .await
+        .expect("answered without waiting for the body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 429"), "{answer}");
+    assert!(answer.contains("retry-after: 1"), "{answer}");
+    assert!(answer.contains("\"too many requests\""), "{answer}");
+
+    // Once the wait is over, the tenant's next request is read and accepted.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, _, body) = post(&pipeline, "/api/v1/lead_analytics", &crm, crm_lead("h3")).await;
+    assert_eq!(status, 201, "{body}");
+    pipeline.stop().await;
+}

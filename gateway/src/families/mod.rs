@@ -47,17 +47,20 @@ pub struct FamilyRoute {
     pub transport_error: fn(&TransportError) -> HttpResponse,
 }
 
-/// A family's checks before the body.
+/// A family's checks before the body: `Ok(Some(tenant))` when the request's head names its
+/// tenant (a key, an app id), so that a tenant already refused by its rate limits is answered
+/// without reading the body (`rate_limit.rs`).
 #[allow(clippy::result_large_err)]
-pub type BeforeBodyFn = fn(&AcceptContext<'_>, &RequestParts<'_>) -> Result<(), HttpResponse>;
+pub type BeforeBodyFn =
+    for<'c> fn(&AcceptContext<'c>, &RequestParts<'_>) -> Result<Option<&'c str>, HttpResponse>;
 
 /// For a family that decides everything from the body.
 #[allow(clippy::result_large_err)]
-pub fn nothing_before_body(
-    _: &AcceptContext<'_>,
+pub fn nothing_before_body<'c>(
+    _: &AcceptContext<'c>,
     _: &RequestParts<'_>,
-) -> Result<(), HttpResponse> {
-    Ok(())
+) -> Result<Option<&'c str>, HttpResponse> {
+    Ok(None)
 }
 
 /// A family's `accept`: the request is published and answered with `Accepted::reply`, or

@@ -75,9 +75,12 @@ pub fn authenticate<'c>(
 }
 
 /// The API key is checked before the body is read (401 for a 5 MB upload costs nothing).
-fn before_body(ctx: &AcceptContext<'_>, req: &RequestParts<'_>) -> Result<(), HttpResponse> {
+fn before_body<'c>(
+    ctx: &AcceptContext<'c>,
+    req: &RequestParts<'_>,
+) -> Result<Option<&'c str>, HttpResponse> {
     authenticate(ctx, req.headers)
-        .map(|_| ())
+        .map(Some)
         .map_err(reply::unauthorized)
 }
 

@@ -37,10 +37,13 @@ pub const ROUTE: FamilyRoute = FamilyRoute {
 
 /// The tenant key, before the body is read.
 #[allow(clippy::result_large_err)]
-fn before_body(ctx: &AcceptContext<'_>, req: &RequestParts<'_>) -> Result<(), HttpResponse> {
+fn before_body<'c>(
+    ctx: &AcceptContext<'c>,
+    req: &RequestParts<'_>,
+) -> Result<Option<&'c str>, HttpResponse> {
     ctx.credentials
         .crm_tenant(req.headers)
-        .map(|_| ())
+        .map(Some)
         .map_err(unauthorized)
 }
 

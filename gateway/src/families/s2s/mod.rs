@@ -167,8 +167,11 @@ fn check_request<'c>(
 
 /// Checks 1 to 5 before the body is read: a `GET` with `Content-Encoding: gzip` is a 405,
 /// not a body that failed to inflate.
-fn before_body(ctx: &AcceptContext<'_>, req: &RequestParts<'_>) -> Result<(), HttpResponse> {
-    check_request(ctx, req).map(|_| ())
+fn before_body<'c>(
+    ctx: &AcceptContext<'c>,
+    req: &RequestParts<'_>,
+) -> Result<Option<&'c str>, HttpResponse> {
+    check_request(ctx, req).map(|checked| Some(checked.tenant))
 }
 
 /// Check one request in the order of the module documentation; on success the gateway publishes
