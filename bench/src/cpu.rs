@@ -54,6 +54,10 @@ pub struct CpuArgs {
     /// Only these stages (comma separated prefixes), e.g. `enricher` or `enricher.split`.
     #[arg(long)]
     pub stages: Option<String>,
+    /// Exactly this many calls per stage (after as many warm-up calls) instead of `seconds`:
+    /// the same work every run, for instruction counts (`tributary-bench instructions`).
+    #[arg(long)]
+    pub calls: Option<usize>,
     #[arg(long)]
     pub json: Option<PathBuf>,
 }
@@ -66,6 +70,9 @@ pub struct StageResult {
     pub ns_per_event: f64,
     pub allocs_per_event: f64,
     pub alloc_bytes_per_event: f64,
+    /// Events handled in the measured calls.
+    #[serde(default)]
+    pub events: u64,
 }
 
 #[derive(Serialize, serde::Deserialize, Debug, Clone)]
@@ -93,34 +100,63 @@ pub struct CpuSummary {
     pub encode_direct_identical: bool,
 }
 
-/// Run `f` (which handles `events` events per call) for about `seconds`; one core.
+/// How long, or how many calls, each stage runs.
+#[derive(Debug, Clone, Copy)]
+enum Budget {
+    Seconds(f64),
+    Calls(usize),
+}
+
+/// The measured calls, kept out of line under a fixed name: `tributary-bench instructions`
+/// has callgrind count inside this function only (`--toggle-collect`), so set-up, warm-up and
+/// reporting are not in the count.
+#[inline(never)]
+fn measured_calls(f: &mut dyn FnMut(usize), first: usize, calls: usize) {
+    for i in first..first + calls {
+        f(i);
+    }
+}
+
+/// Run `f` (call `i` handles `events(i)` events) for the budget; one core.
 fn measure(
     family: Family,
     stage: &str,
-    seconds: f64,
-    events: usize,
+    budget: Budget,
+    events: impl Fn(usize) -> usize,
     mut f: impl FnMut(usize),
 ) -> StageResult {
-    // Warm caches and lazily built statics first.
-    let warm = Instant::now();
-    let mut i = 0;
-    while warm.elapsed() < Duration::from_millis(150) {
-        f(i);
-        i += 1;
-    }
-    let (a0, b0) = alloc::snapshot();
-    let start = Instant::now();
-    let budget = Duration::from_secs_f64(seconds);
-    let mut calls = 0usize;
-    while start.elapsed() < budget {
-        for _ in 0..8 {
-            f(calls);
-            calls += 1;
+    let (a0, b0, start, calls) = match budget {
+        Budget::Seconds(seconds) => {
+            // Warm caches and lazily built statics first.
+            let warm = Instant::now();
+            let mut i = 0;
+            while warm.elapsed() < Duration::from_millis(150) {
+                f(i);
+                i += 1;
+            }
+            let (a0, b0) = alloc::snapshot();
+            let start = Instant::now();
+            let budget = Duration::from_secs_f64(seconds);
+            let mut calls = 0usize;
+            while start.elapsed() < budget {
+                measured_calls(&mut f, calls, 8);
+                calls += 8;
+            }
+            (a0, b0, start, calls)
         }
-    }
+        Budget::Calls(calls) => {
+            // Warm-up outside `measured_calls`, so callgrind does not count it.
+            (0..calls).for_each(&mut f);
+            let (a0, b0) = alloc::snapshot();
+            let start = Instant::now();
+            measured_calls(&mut f, 0, calls);
+            (a0, b0, start, calls)
+        }
+    };
     let elapsed = start.elapsed().as_secs_f64();
     let (a1, b1) = alloc::snapshot();
-    let total = (calls * events) as f64;
+    let handled: usize = (0..calls).map(&events).sum();
+    let total = handled as f64;
     let r = StageResult {
         family: family.as_str().into(),
         stage: stage.into(),
@@ -128,6 +164,7 @@ fn measure(
         ns_per_event: elapsed * 1e9 / total,
         allocs_per_event: (a1 - a0) as f64 / total,
         alloc_bytes_per_event: (b1 - b0) as f64 / total,
+        events: handled as u64,
     };
     eprintln!(
         "{:<9} {:<20} {:>10.0} events/s {:>9.0} ns/event {:>7.1} allocs/event {:>9.0} B allocated/event",
@@ -328,9 +365,13 @@ pub fn run(args: CpuArgs) -> anyhow::Result<()> {
                 summary.encode_direct_identical = false;
             }
         }
-        // Each closure handles one request (or batch) per call: `per` events on average.
-        let events_per_call = per.round().max(1.0) as usize;
-        let s = args.seconds;
+        // Each closure handles request (or batch) `i % n` per call.
+        let request_events: Vec<usize> = requests.iter().map(|r| r.events).collect();
+        let events_per_call = |i: usize| request_events[i % n];
+        let s = match args.calls {
+            Some(calls) => Budget::Calls(calls),
+            None => Budget::Seconds(args.seconds),
+        };
         let mut push = |r: StageResult| summary.stages.push(r);
         if wanted("gateway.accept") {
             push(measure(family, "gateway.accept", s, events_per_call, |i| {
@@ -440,13 +481,19 @@ pub fn run(args: CpuArgs) -> anyhow::Result<()> {
                 })
                 .collect();
             let m = phones.len();
-            push(measure(family, "proto.phone", s, 1, |i| {
-                let (phone, hint) = &phones[i % m];
-                black_box(
-                    tributary_enricher::normalize::identity::normalize_phone(phone, Some(hint))
-                        .is_ok(),
-                );
-            }));
+            push(measure(
+                family,
+                "proto.phone",
+                s,
+                |_| 1,
+                |i| {
+                    let (phone, hint) = &phones[i % m];
+                    black_box(
+                        tributary_enricher::normalize::identity::normalize_phone(phone, Some(hint))
+                            .is_ok(),
+                    );
+                },
+            ));
         }
         if wanted("proto.decode_value") {
             let schema = <NormalizedBatch as Contract>::schema();

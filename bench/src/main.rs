@@ -5,6 +5,7 @@
 
 mod alloc;
 mod cpu;
+mod instructions;
 mod kafka;
 mod load;
 mod report;
@@ -35,6 +36,8 @@ enum Command {
     Produce(kafka::ProduceArgs),
     /// In-process cost of each stage per family on one core (events/s, allocations/event).
     Cpu(cpu::CpuArgs),
+    /// Instructions per event of the hot stages under callgrind, held to bench/instructions.json.
+    Instructions(instructions::InstructionsArgs),
     /// Fill a topic with NormalizedBatch messages made by the enricher's own `process`.
     Fill(sink::FillArgs),
     /// Wait until a ClickHouse table holds N rows; reports the insert rate seen on the way.
@@ -49,6 +52,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Cpu(args) => cpu::run(args),
+        Command::Instructions(args) => instructions::run(args),
         Command::Report(args) => report::run(args),
         command => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -62,7 +66,9 @@ fn main() -> anyhow::Result<()> {
                     Command::Fill(args) => sink::fill(args).await,
                     Command::WaitRows(args) => sink::wait_rows(args).await,
                     Command::Search(args) => search::run(args).await,
-                    Command::Cpu(_) | Command::Report(_) => unreachable!(),
+                    Command::Cpu(_) | Command::Instructions(_) | Command::Report(_) => {
+                        unreachable!()
+                    }
                 }
             })
         }
