@@ -323,21 +323,7 @@ load_pid=$!
 calm "$OUT/tenants_shared.json"
 wait $load_pid
 stop_service gateway_g
-python3 - "$OUT" "$FLOOD_LIMIT" <<'PY' | tee "$OUT/tenants.txt"
-import json, sys
-out, limit = sys.argv[1], float(sys.argv[2])
-solo, shared, flood = (json.load(open(f"{out}/tenants_{n}.json")) for n in ("solo", "shared", "flood"))
-ratio = shared["latency"]["p99_ms"] / max(solo["latency"]["p99_ms"], 0.001)
-held = flood["events_per_s"] / limit
-limited = flood["status"].get("429", 0)
-print(f"(g) flooding tenant: {flood['events_per_s']:.0f} events/s accepted of a {limit:.0f} limit "
-      f"({held:.2f}x), {limited} requests answered 429")
-print(f"(g) calm tenant p99: {solo['latency']['p99_ms']:.2f} ms alone, "
-      f"{shared['latency']['p99_ms']:.2f} ms next to the flood ({ratio:.2f}x; goal at most 2x); "
-      f"p50 {solo['latency']['p50_ms']:.2f} / {shared['latency']['p50_ms']:.2f} ms; "
-      f"status {shared['status']}")
-print("(g) " + ("met" if held <= 1.1 and limited > 0 and ratio <= 2.0 else "NOT met"))
-PY
+printf '{"events_per_s": %s}\n' "$FLOOD_LIMIT" >"$OUT/tenants_limit.json"
 fi
 
 # (f) and the report.
@@ -368,4 +354,6 @@ cat >"$OUT/meta.json" <<EOF
 }
 EOF
 bench report --dir "$OUT" --out "$REPO/bench/RESULTS.md"
+# The verdicts, where the reader of this output looks first.
+sed -n '/^## Against the targets/,/^## /p' "$REPO/bench/RESULTS.md" | sed '$d' >&2
 log "done in $((SECONDS - started)) s: bench/RESULTS.md (raw figures in $OUT)"

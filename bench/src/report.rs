@@ -64,6 +64,45 @@ fn read<T: DeserializeOwned>(dir: &Path, name: &str) -> Option<T> {
     }
 }
 
+/// Phase (g): the calm tenant alone and next to a flood, and the flooding tenant's limit.
+struct Tenants {
+    solo: LoadSummary,
+    shared: LoadSummary,
+    flood: LoadSummary,
+    limit: TenantLimit,
+}
+
+#[derive(Deserialize)]
+struct TenantLimit {
+    events_per_s: f64,
+}
+
+impl Tenants {
+    fn read(dir: &Path) -> Option<Tenants> {
+        Some(Tenants {
+            solo: read(dir, "tenants_solo.json")?,
+            shared: read(dir, "tenants_shared.json")?,
+            flood: read(dir, "tenants_flood.json")?,
+            limit: read(dir, "tenants_limit.json")?,
+        })
+    }
+
+    /// The flooding tenant's accepted rate as a share of its limit.
+    fn held(&self) -> f64 {
+        self.flood.events_per_s / self.limit.events_per_s.max(1e-9)
+    }
+
+    /// The calm tenant's p99 next to the flood over its p99 alone.
+    fn calm_ratio(&self) -> f64 {
+        self.shared.latency.p99_ms / self.solo.latency.p99_ms.max(1e-3)
+    }
+
+    fn met(&self) -> bool {
+        let limited = self.flood.status.get("429").copied().unwrap_or(0);
+        self.held() <= 1.1 && limited > 0 && self.calm_ratio() <= 2.0
+    }
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok {
         "**met**"
@@ -93,6 +132,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     let client: Option<ClientInsert> = read(dir, "clickhouse_client.json");
     let fresh: Option<LoadSummary> = read(dir, "freshness.json");
     let search: Option<SearchSummary> = read(dir, "search.json");
+    let tenants = Tenants::read(dir);
     let rss: BTreeMap<String, Rss> = read(dir, "rss.json").unwrap_or_default();
     let proc_cpu: BTreeMap<String, BTreeMap<String, f64>> =
         read(dir, "proc_cpu.json").unwrap_or_default();
@@ -203,6 +243,14 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
                 verdict(p.latency.p99_ms <= 50.0 && p.rows >= 10_000_000)
             );
         }
+    }
+    if let Some(t) = &tenants {
+        let _ = writeln!(
+            w,
+            "| a flooding tenant held at its limit (≤ 1.1×), another tenant's p99 within 2× of its solo figure | {} of a {} events/s limit; calm p99 {:.2} ms next to the flood vs {:.2} ms alone | {:.2}× / {:.2}× | {} |",
+            k(t.flood.events_per_s), k(t.limit.events_per_s), t.shared.latency.p99_ms, t.solo.latency.p99_ms,
+            t.held(), t.calm_ratio(), verdict(t.met())
+        );
     }
     if let Some(r) = rss
         .iter()
@@ -506,6 +554,40 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
             );
         }
         let _ = writeln!(w, "\nThe `events` comparison query (page; the count query has the same WHERE):\n\n```sql\n{}\n```\n", s.sql);
+    }
+
+    // (g)
+    if let Some(t) = &tenants {
+        let _ = writeln!(
+            w,
+            "## (g) Per-tenant rate limits: one tenant flooding, another calm\n"
+        );
+        let _ = writeln!(
+            w,
+            "The calm tenant sends {}-event activity uploads at {} events/s (open loop), first alone, then while a second \
+             tenant floods the same gateway in a closed loop ({} connections, {}-event uploads) with an events/s limit of {} \
+             (`[gateway.rate_limits.tenants]`). {:.0} s measured after warmup each.\n",
+            t.solo.batch_size, k(t.solo.target_events_per_s.unwrap_or(t.solo.events_per_s)), t.flood.concurrency,
+            t.flood.batch_size, k(t.limit.events_per_s), t.solo.window_s
+        );
+        let _ = writeln!(w, "| load | events/s accepted | requests/s | p50 | p99 | statuses |\n|---|---|---|---|---|---|");
+        for (label, l) in [
+            ("calm tenant alone", &t.solo),
+            ("calm tenant next to the flood", &t.shared),
+            ("flooding tenant", &t.flood),
+        ] {
+            let statuses: Vec<String> = l.status.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+            let _ = writeln!(
+                w,
+                "| {label} | {} | {:.0} | {:.2} ms | {:.2} ms | {} |",
+                k(l.events_per_s),
+                l.requests_per_s,
+                l.latency.p50_ms,
+                l.latency.p99_ms,
+                statuses.join(", ")
+            );
+        }
+        let _ = writeln!(w);
     }
 
     // (f)

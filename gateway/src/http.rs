@@ -33,6 +33,11 @@ use crate::rate_limit::{retry_after_secs, RateLimits};
 use crate::refusals::{RefusalRewriter, RequestStart};
 use crate::search::Search;
 
+/// Longest a refusal from the request's head is held before it is answered (see
+/// `dispatch`): long enough to pace a client that ignores `Retry-After`, short enough that a
+/// held connection costs little.
+const REFUSAL_HOLD_MAX: Duration = Duration::from_secs(1);
+
 /// Everything a request handler needs; shared by all connections.
 pub struct Gateway {
     pub config: GatewayConfig,
@@ -309,10 +314,14 @@ async fn dispatch(
         }
     };
     // A tenant still inside the wait its last refusal gave it is refused again unread: a
-    // client flooding in a loop costs the gateway its headers, not its bodies.
+    // client flooding in a loop costs the gateway its headers, not its bodies. The answer is
+    // held until that wait is over (at most `REFUSAL_HOLD_MAX`), as `Retry-After` asked the
+    // client to wait anyway: a client ignoring it then loops at the pace of the limit, not at
+    // the pace of the gateway's refusals.
     if let Some(wait) = named_tenant.and_then(|t| gateway.rate_limits.still_refused(t)) {
+        tokio::time::sleep(wait.min(REFUSAL_HOLD_MAX)).await;
         let limited = endpoint.transport_error(&TransportError::TooManyRequests {
-            retry_after_secs: retry_after_secs(wait),
+            retry_after_secs: retry_after_secs(wait.saturating_sub(REFUSAL_HOLD_MAX)),
         });
         metrics::observe_rejected(endpoint.label(), limited.status().as_u16());
         return limited;

@@ -12,8 +12,9 @@
 //!
 //! A refusal's wait is remembered per tenant: until it has passed, a request whose head names
 //! the tenant (activity and CRM keys, the S2S `idApp`) is refused before its body is read
-//! ([`RateLimits::still_refused`]), so a client retrying in a tight loop costs the gateway
-//! little more than its headers and the other tenants keep their latency.
+//! ([`RateLimits::still_refused`]), and answered when the wait is over (held at most 1 s), so
+//! a client retrying in a tight loop costs the gateway little more than its headers, at the
+//! pace of its limit, and the other tenants keep their latency.
 
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;

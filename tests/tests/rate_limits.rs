@@ -265,7 +265,8 @@ async fn a_tenant_over_its_limit_gets_429_in_its_familys_format_and_nothing_is_p
 
 /// After a refusal, the tenant's requests are refused from their head until the wait it was
 /// given has passed: a client in a retry loop costs no body reads. Proved with a request whose
-/// declared body never comes: it is answered 429 at once, not after the body timeout.
+/// declared body never comes: it is answered 429 when the wait is over (held at most 1 s), not
+/// after the body timeout (10 s).
 #[tokio::test]
 async fn a_refused_tenant_is_answered_from_the_head_until_its_wait_has_passed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -302,7 +303,7 @@ async fn a_refused_tenant_is_answered_from_the_head_until_its_wait_has_passed() 
     let mut answer = vec![0u8; 4096];
     let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut answer))
         .await
-        .expect("answered without waiting for the body")
+        .expect("answered when the wait is over, without waiting for the body")
         .unwrap();
     let answer = String::from_utf8_lossy(&answer[..read]).to_ascii_lowercase();
     assert!(answer.starts_with("http/1.1 429"), "{answer}");
