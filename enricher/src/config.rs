@@ -58,4 +58,9 @@ pub struct TenantSettings {
     pub hash_fields: Vec<String>,
     /// Salt for the hashes; required when `hash_fields` is not empty.
     pub hash_salt: Option<String>,
+    /// Apply `hash_fields` before Kafka: the gateway normalizes this tenant's requests itself
+    /// (this code and these settings, so `user_key`s and hashes are the same either way) and
+    /// publishes them hashed, so no clear value of those fields reaches any topic. Needs
+    /// `hash_fields`. GeoIP fill-in then uses `geoip_database` as the gateway reads it.
+    pub hash_before_kafka: bool,
 }

@@ -4,6 +4,7 @@
 //! the reason. Offsets of `events.raw` are stored only after every output of a message is
 //! acknowledged (at-least-once); deterministic `event_uid`s make redelivery collapse downstream.
 
+pub mod before_kafka;
 pub mod config;
 pub mod metrics;
 pub mod normalize;

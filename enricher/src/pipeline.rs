@@ -104,7 +104,7 @@ pub fn process(
             Err(failure) => {
                 let original = serde_json::to_vec(&failure.raw).unwrap_or_default();
                 outputs.push(dlq(
-                    failure.reason,
+                    &failure.reason,
                     failure.detail,
                     Some(batch.tenant.clone()),
                     Some(failure.event_uid),

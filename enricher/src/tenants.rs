@@ -43,6 +43,8 @@ pub struct TenantRules {
     pub zone: chrono_tz::Tz,
     pub hash: HashSet<PiiKind>,
     pub salt: String,
+    /// The gateway applies these rules before publishing (`hash_before_kafka`).
+    pub before_kafka: bool,
 }
 
 /// Everything normalization needs besides the event.
@@ -107,12 +109,19 @@ impl NormalizeContext {
                     "required when hash_fields is set",
                 ));
             }
+            if settings.hash_before_kafka && hash.is_empty() {
+                return Err(invalid(
+                    key("hash_before_kafka"),
+                    "needs hash_fields (the fields to hash before Kafka)",
+                ));
+            }
             tenants.insert(
                 name.clone(),
                 TenantRules {
                     zone: tz,
                     hash,
                     salt,
+                    before_kafka: settings.hash_before_kafka,
                 },
             );
         }
@@ -135,6 +144,19 @@ impl NormalizeContext {
             zone: self.default_zone,
             hash: HashSet::new(),
             salt: String::new(),
+            before_kafka: false,
         })
+    }
+
+    /// True when `tenant`'s PII is hashed at the gateway (`hash_before_kafka`).
+    pub fn hashes_before_kafka(&self, tenant: &str) -> bool {
+        self.tenants
+            .get(tenant)
+            .is_some_and(|rules| rules.before_kafka)
+    }
+
+    /// True when some tenant's PII is hashed at the gateway.
+    pub fn any_before_kafka(&self) -> bool {
+        self.tenants.values().any(|rules| rules.before_kafka)
     }
 }

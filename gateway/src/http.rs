@@ -18,6 +18,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
+use tributary_enricher::sources::NormalizeContext;
 use tributary_schemas::{compress_body, RawBatch};
 use tributary_service::Shutdown;
 
@@ -48,6 +49,9 @@ pub struct Gateway {
     pub rate_limits: RateLimits,
     /// The last refused requests, for the events debugger (admin `/rejections`).
     pub rejections: crate::rejections::Rejections,
+    /// The enricher's rules, when some tenant's PII is hashed before Kafka
+    /// (`[enricher.tenants.<name>] hash_before_kafka`); `None` otherwise.
+    pub before_kafka: Option<Arc<NormalizeContext>>,
 }
 
 /// Which handler owns a request.
@@ -351,7 +355,7 @@ async fn dispatch(
         return limited;
     }
     let (encoding, stored) = compress_body(&body);
-    let batch = RawBatch {
+    let mut batch = RawBatch {
         batch_id,
         source: accepted.source.as_str().to_string(),
         tenant: accepted.tenant,
@@ -369,6 +373,17 @@ async fn dispatch(
         body: stored,
         attributes: accepted.attributes,
     };
+    if let Some(ctx) = &gateway.before_kafka {
+        if ctx.hashes_before_kafka(&batch.tenant) {
+            batch = match normalize_before_kafka(batch, body.clone(), ctx.clone()).await {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::error!(%error, "normalizing before Kafka failed; answering 500");
+                    return endpoint.transport_error(&TransportError::Internal);
+                }
+            };
+        }
+    }
     let publish_started = std::time::Instant::now();
     match gateway.publisher.publish(batch).await {
         Ok(()) => {
@@ -388,6 +403,45 @@ async fn dispatch(
             })
         }
     }
+}
+
+/// `batch` as the enricher would normalize it, PII hashed, for a tenant whose PII is hashed
+/// before Kafka (`tributary_enricher::before_kafka`): the body becomes the events (JSON), and
+/// the sender's address is hashed when the tenant's IPs are. `body` is the request's body in
+/// clear.
+/// Runs off the async workers: a 1,000-event request is tens of milliseconds of CPU.
+async fn normalize_before_kafka(
+    mut batch: RawBatch,
+    body: Bytes,
+    ctx: Arc<NormalizeContext>,
+) -> Result<RawBatch, String> {
+    tokio::task::spawn_blocking(move || {
+        batch.body = body.to_vec();
+        batch.body_encoding = tributary_schemas::BodyEncoding::Identity
+            .as_str()
+            .to_string();
+        let normalized = tributary_enricher::before_kafka::normalize_at_gateway(&batch, &ctx)
+            .map_err(|e| e.to_string())?;
+        let (encoding, stored) = compress_body(&normalized);
+        let rules = ctx.rules(&batch.tenant);
+        if rules
+            .hash
+            .contains(&tributary_enricher::tenants::PiiKind::Ip)
+        {
+            batch.client_ip = batch
+                .client_ip
+                .take()
+                .map(|ip| tributary_service::pii::hash_pii(&rules.salt, &ip));
+        }
+        batch.body = stored;
+        batch.body_encoding = encoding.as_str().to_string();
+        batch.content_type = tributary_enricher::before_kafka::CONTENT_TYPE.to_string();
+        let (key, value) = tributary_enricher::before_kafka::MARK;
+        batch.attributes.insert(key.to_string(), value.to_string());
+        Ok(batch)
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 /// The family's answer to a request the HTTP layer refused before any handler ran (see

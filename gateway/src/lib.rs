@@ -40,6 +40,23 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> a
              tenants.crm_keys in production"
         );
     }
+    // Tenants whose PII is hashed before Kafka are normalized here, by the enricher's rules
+    // (read only when some tenant asks: they name files, such as the GeoIP database).
+    let before_kafka = if config
+        .enricher
+        .tenants
+        .values()
+        .any(|t| t.hash_before_kafka)
+    {
+        let ctx = tributary_enricher::sources::NormalizeContext::from_config(&config.enricher)?;
+        tracing::info!(
+            tenants = ?ctx.tenants.iter().filter(|(_, r)| r.before_kafka).map(|(n, _)| n).collect::<Vec<_>>(),
+            "hashing these tenants' PII before Kafka"
+        );
+        Some(Arc::new(ctx))
+    } else {
+        None
+    };
     tributary_service::preflight::check_kafka(&config.kafka).await?;
     // The search reads ClickHouse; ingestion goes on without it, but not with a wrong
     // password or an untrusted certificate.
@@ -80,6 +97,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> a
         )),
         search: Some(search),
         rejections,
+        before_kafka,
     });
     tracing::info!(listen = %listener.local_addr()?, %admin, "gateway serving");
     serve(gateway, listener, shutdown).await;

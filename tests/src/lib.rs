@@ -139,16 +139,7 @@ impl Pipeline {
     }
 
     pub fn start_enricher(&mut self) {
-        let mut config = tributary_enricher::Config {
-            kafka: self.kafka.clone(),
-            ..Default::default()
-        };
-        config.enricher.group = format!("{}-enricher", self.name);
-        config.enricher.admin_listen = "127.0.0.1:0".parse().unwrap();
-        self.tasks.push(tokio::spawn(tributary_enricher::run(
-            config,
-            self.shutdown.clone(),
-        )));
+        self.start_enricher_with(|_| {});
     }
 
     pub async fn start_sink(&mut self) {
@@ -589,6 +580,82 @@ impl Pipeline {
         )));
     }
 
+    /// Start the enricher as `start_enricher` does, with `edit` applied to its config first.
+    pub fn start_enricher_with(&mut self, edit: impl FnOnce(&mut tributary_enricher::Config)) {
+        let mut config = tributary_enricher::Config {
+            kafka: self.kafka.clone(),
+            ..Default::default()
+        };
+        config.enricher.group = format!("{}-enricher", self.name);
+        config.enricher.admin_listen = "127.0.0.1:0".parse().unwrap();
+        edit(&mut config);
+        self.tasks.push(tokio::spawn(tributary_enricher::run(
+            config,
+            self.shutdown.clone(),
+        )));
+    }
+
+    /// A consumer's settings for reading this test's topics by assignment (group
+    /// `<test>-<role>`, nothing committed).
+    fn reader_config(&self, role: &str) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        for (key, value) in &self.kafka.properties {
+            config.set(key, value);
+        }
+        config
+            .set("bootstrap.servers", &self.kafka.brokers)
+            .set("group.id", format!("{}-{role}", self.name))
+            .set("enable.auto.commit", "false");
+        config
+    }
+
+    /// Every record value on `topic` now, from offset 0 of each partition to its high
+    /// watermark, as stored (for tests that look at the bytes themselves).
+    pub async fn topic_payloads(&self, topic: &str) -> Vec<Vec<u8>> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use rdkafka::{Message, Offset, TopicPartitionList};
+
+        let consumer: BaseConsumer = self
+            .reader_config("bytes-reader")
+            .create()
+            .expect("topic consumer");
+        let topic = topic.to_string();
+        tokio::task::spawn_blocking(move || {
+            let timeout = Duration::from_secs(10);
+            let metadata = consumer
+                .fetch_metadata(Some(&topic), timeout)
+                .expect("topic metadata");
+            let mut partitions = TopicPartitionList::new();
+            let mut left = 0i64;
+            for partition in metadata.topics()[0].partitions() {
+                let (low, high) = consumer
+                    .fetch_watermarks(&topic, partition.id(), timeout)
+                    .expect("watermarks");
+                left += high - low;
+                partitions
+                    .add_partition_offset(&topic, partition.id(), Offset::Beginning)
+                    .expect("partition offset");
+            }
+            consumer.assign(&partitions).expect("assign partitions");
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            let mut payloads = Vec::new();
+            while left > 0 && std::time::Instant::now() < deadline {
+                match consumer.poll(Duration::from_millis(500)) {
+                    Some(Ok(message)) => {
+                        left -= 1;
+                        payloads.push(message.payload().unwrap_or_default().to_vec());
+                    }
+                    Some(Err(error)) => panic!("reading {topic}: {error}"),
+                    None => {}
+                }
+            }
+            assert_eq!(left, 0, "records of {topic} not read in 30 s");
+            payloads
+        })
+        .await
+        .expect("reader thread")
+    }
+
     /// The batches on this test's raw topic, read from the start of every partition until `want`
     /// arrived or `timeout` passed; then whatever arrived, for the caller to assert on.
     pub async fn raw_batches(
@@ -600,14 +667,8 @@ impl Pipeline {
         use rdkafka::{Message, Offset, TopicPartitionList};
 
         let topic = &self.kafka.topics.raw;
-        let mut config = ClientConfig::new();
-        for (key, value) in &self.kafka.properties {
-            config.set(key, value);
-        }
-        let consumer: StreamConsumer = config
-            .set("bootstrap.servers", &self.kafka.brokers)
-            .set("group.id", format!("{}-raw-reader", self.name))
-            .set("enable.auto.commit", "false")
+        let consumer: StreamConsumer = self
+            .reader_config("raw-reader")
             .create()
             .expect("raw topic consumer");
         // Assigned rather than subscribed: nothing waits for a group join.

@@ -55,6 +55,7 @@ async fn gateway(configure: impl FnOnce(&mut GatewayConfig)) -> TestGateway {
         search: None,
         rate_limits: Default::default(),
         rejections: Default::default(),
+        before_kafka: None,
     });
     let shutdown = Shutdown::new();
     tokio::spawn(serve(gateway, listener, shutdown.clone()));

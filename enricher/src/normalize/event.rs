@@ -2,6 +2,8 @@
 //! correction and clamping, identities (device ids, e-mail, E.164 phone, user_key), geo
 //! (ISO country, lat/long checks, GeoIP fill-in), and per-tenant PII hashing.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 use tributary_schemas::NormalizedEvent;
 
@@ -12,11 +14,21 @@ use crate::tenants::{NormalizeContext, PiiKind, TenantRules};
 /// One event that parsed but cannot be normalized (e.g. a currency ISO 4217 does not know).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventFailure {
-    pub reason: &'static str,
+    /// Low-cardinality reason code (`invalid_currency`, ...), the DLQ record's `reason`.
+    pub reason: Cow<'static, str>,
     pub detail: String,
     pub event_uid: String,
-    /// The event's source fields as sent.
+    /// The event's source fields as sent (hashed where the gateway hashed them).
     pub raw: Map<String, Value>,
+    /// Which of `raw`'s fields hold PII.
+    pub pii: Vec<Pii>,
+}
+
+impl EventFailure {
+    /// Hash `raw`'s PII fields by `rules`, as a normalized event's `raw` is hashed.
+    pub fn hash_raw(&mut self, rules: &TenantRules) {
+        hash_source_fields(&mut self.raw, &self.pii, rules);
+    }
 }
 
 /// What one event became.
@@ -49,10 +61,11 @@ pub struct Draft {
 impl Draft {
     pub fn failure(&self, reason: &'static str, detail: String) -> EventFailure {
         EventFailure {
-            reason,
+            reason: Cow::Borrowed(reason),
             detail,
             event_uid: self.event.event_uid.clone(),
             raw: self.source_fields.clone(),
+            pii: self.pii.clone(),
         }
     }
 }
@@ -228,18 +241,24 @@ fn apply_hashing(draft: &mut Draft, rules: &TenantRules) {
     if let Some(kind) = identity_kind {
         hash(kind, &mut e.identity);
     }
-    for pii in &draft.pii {
+    hash_source_fields(&mut draft.source_fields, &draft.pii, rules);
+    e.hashed_fields = hashed.into_iter().map(str::to_string).collect();
+}
+
+/// Replace each PII field of `fields` that `rules` hash with its salted hash (of the text as
+/// sent: `raw` keeps what the client sent, so its value is not normalized first).
+fn hash_source_fields(fields: &mut Map<String, Value>, pii: &[Pii], rules: &TenantRules) {
+    for pii in pii {
         if rules.hash.contains(&pii.kind) {
-            if let Some(value) = draft.source_fields.get_mut(pii.key) {
+            if let Some(value) = fields.get_mut(pii.key) {
                 if !value.is_null() {
                     let text = match &*value {
                         Value::String(s) => s.clone(),
                         other => other.to_string(),
                     };
-                    *value = Value::String(identity::hash_pii(salt, &text));
+                    *value = Value::String(identity::hash_pii(&rules.salt, &text));
                 }
             }
         }
     }
-    e.hashed_fields = hashed.into_iter().map(str::to_string).collect();
 }

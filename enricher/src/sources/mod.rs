@@ -53,6 +53,9 @@ pub fn split(batch: &RawBatch, ctx: &NormalizeContext) -> Result<Vec<Outcome>, S
     let body = batch
         .body_bytes()
         .map_err(|e| SplitError::BodyEncoding(e.to_string()))?;
+    if crate::before_kafka::is_normalized_at_gateway(batch) {
+        return crate::before_kafka::decode(&body);
+    }
     let rules = ctx.rules(&batch.tenant);
     let drafts = match source.family() {
         Family::MobileBatch => mobile_batch::drafts(batch, &body, &rules)?,
@@ -132,27 +135,33 @@ pub fn json_text(map: &Map<String, Value>) -> String {
     serde_json::to_string(map).unwrap_or_else(|_| "{}".into())
 }
 
+/// A request of tenant `acme` (S2S app 666) as the gateway publishes it, body in clear.
+#[cfg(test)]
+pub(crate) fn test_batch(source: &str, content_type: &str, body: &str) -> RawBatch {
+    RawBatch {
+        batch_id: "0192f2a0-0000-7000-8000-000000000001".into(),
+        source: source.into(),
+        tenant: "acme".into(),
+        received_at: 1_700_000_000_000,
+        request_id: "r".into(),
+        client_ip: Some("198.51.100.7".into()),
+        user_agent: None,
+        content_type: content_type.into(),
+        body_encoding: "identity".into(),
+        body: body.as_bytes().to_vec(),
+        attributes: HashMap::from([("idApp".to_string(), "666".to_string())]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, HashMap};
+    use std::collections::BTreeMap;
 
     use super::*;
     use crate::config::{EnricherConfig, TenantSettings};
 
     fn batch(source: &str, body: &str) -> RawBatch {
-        RawBatch {
-            batch_id: "0192f2a0-0000-7000-8000-000000000001".into(),
-            source: source.into(),
-            tenant: "acme".into(),
-            received_at: 1_700_000_000_000,
-            request_id: "r".into(),
-            client_ip: Some("198.51.100.7".into()),
-            user_agent: None,
-            content_type: "application/json".into(),
-            body_encoding: "identity".into(),
-            body: body.as_bytes().to_vec(),
-            attributes: HashMap::from([("idApp".to_string(), "666".to_string())]),
-        }
+        test_batch(source, "application/json", body)
     }
 
     fn context(settings: TenantSettings) -> NormalizeContext {
