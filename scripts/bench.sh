@@ -4,7 +4,7 @@
 #   scripts/bench.sh           the whole bench (7-9 minutes after the build on an idle machine)
 #   scripts/bench.sh --quick   shorter windows, fewer rows and searches (about 5 minutes)
 #   scripts/bench.sh --keep    leave the stack running afterwards (for poking at it)
-#   scripts/bench.sh --only a,d    only these phases (c a b d e g; f comes with a, b and d)
+#   scripts/bench.sh --only a,d    only these phases (c a b d h e g; f comes with a, b and d)
 #   TRIBUTARY_BENCH_SERVICE_ENV="LD_PRELOAD=..." scripts/bench.sh   extra environment for the
 #                              three services, e.g. to try another allocator without a rebuild
 #
@@ -15,6 +15,7 @@
 #   (a) gateway events/s and latency vs rdkafka producing the same RawBatch bytes
 #   (b) sink rows/s vs a plain HTTP insert of the same rows (curl, RowBinary)
 #   (d) ingest-to-queryable freshness at a steady 20k events/s, whole pipeline
+#   (h) the same with one core kept busy by a CPU hog (issue 17)
 #   (e) lead search latency at 1M and 10M stored rows
 #   (f) peak RSS (VmHWM) of each service under its load
 #   (g) per-tenant rate limits: a flooding tenant (closed loop) held at its events/s limit
@@ -26,13 +27,13 @@ cd "$REPO"
 
 QUICK=0
 KEEP=0
-ONLY=c,a,b,d,e,g
+ONLY=c,a,b,d,h,e,g
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
         --keep) KEEP=1 ;;
         --only) ONLY=${2:?--only needs phases, e.g. a,d}; shift ;;
-        -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -91,7 +92,9 @@ stop_service() { # stop_service LOGNAME
     unset "PIDS[$1]"
 }
 
+HOG_PID=
 cleanup() {
+    if [ -n "$HOG_PID" ]; then kill "$HOG_PID" 2>/dev/null || true; fi
     for name in "${!PIDS[@]}"; do stop_service "$name"; done
     if [ "$KEEP" = 0 ]; then deploy/local/stack down >/dev/null 2>&1 || true; fi
 }
@@ -265,32 +268,56 @@ ch "DROP DATABASE bench_sink"
 ch "DROP DATABASE bench_cc"
 fi
 
+# pipeline_at_20k SLUG LABEL JSON: the whole pipeline at a steady 20k events/s for FRESH_S
+# seconds, freshness markers polled in ClickHouse, each process's CPU sampled; leaves the
+# services running (named gateway_SLUG, enricher_SLUG, sink_SLUG) for the caller to stop.
+pipeline_at_20k() {
+    local slug=$1 label=$2 json=$3
+    start_service gateway "gateway_$slug"
+    start_service enricher "enricher_$slug"
+    start_service sink "sink_$slug"
+    wait_http "$GATEWAY_URL/openapi.json" 30
+    wait_http "$SINK_METRICS" 30
+    sleep 5 # consumer groups join
+    "$BIN/tributary-bench" load --url "$GATEWAY_URL" --rate 20000 --concurrency 64 --batch-size 100 \
+        --duration "$FRESH_S" --warmup 5 --markers-per-sec 5 \
+        --clickhouse-url "$CH_URL" --clickhouse-database tributary \
+        --sink-metrics "$SINK_METRICS" --drain-timeout 90 --json "$json" &
+    local load_pid=$!
+    proc_cpu "$slug" "$label" 6 $((FRESH_S - 8)) "gateway=${PIDS[gateway_$slug]}" \
+        "enricher=${PIDS[enricher_$slug]}" "sink=${PIDS[sink_$slug]}" "load generator=$load_pid" \
+        "${STACK_PIDS[@]}" &
+    local cpu_pid=$!
+    wait $load_pid
+    wait $cpu_pid
+}
+
+stop_pipeline() { # stop_pipeline SLUG
+    stop_service "gateway_$1"
+    stop_service "enricher_$1"
+    stop_service "sink_$1"
+}
+
 # (d) The whole pipeline at a steady 20k events/s.
 if want d; then
 log "(d) whole pipeline at 20k events/s for ${FRESH_S}s, markers polled in ClickHouse"
-start_service gateway gateway_d
-start_service enricher enricher_d
-start_service sink sink_d
-wait_http "$GATEWAY_URL/openapi.json" 30
-wait_http "$SINK_METRICS" 30
-sleep 5 # consumer groups join
-"$BIN/tributary-bench" load --url "$GATEWAY_URL" --rate 20000 --concurrency 64 --batch-size 100 \
-    --duration "$FRESH_S" --warmup 5 --markers-per-sec 5 \
-    --clickhouse-url "$CH_URL" --clickhouse-database tributary \
-    --sink-metrics "$SINK_METRICS" --drain-timeout 90 --json "$OUT/freshness.json" &
-load_pid=$!
-proc_cpu d "(d) pipeline at 20k events/s" 6 $((FRESH_S - 8)) "gateway=${PIDS[gateway_d]}" \
-    "enricher=${PIDS[enricher_d]}" "sink=${PIDS[sink_d]}" "load generator=$load_pid" \
-    "${STACK_PIDS[@]}" &
-cpu_pid=$!
-wait $load_pid
-wait $cpu_pid
+pipeline_at_20k d "(d) pipeline at 20k events/s" "$OUT/freshness.json"
 record_rss "gateway (pipeline)" gateway_d "(d) 20k events/s open loop"
 record_rss enricher enricher_d "(d) 20k events/s"
 record_rss sink sink_d "(d) 20k events/s"
-stop_service gateway_d
-stop_service enricher_d
-stop_service sink_d
+stop_pipeline d
+fi
+
+# (h) The same with one core kept busy by a CPU hog (a busy loop), as on a shared machine.
+if want h; then
+log "(h) whole pipeline at 20k events/s for ${FRESH_S}s next to a CPU hog on one core"
+bash -c 'while :; do :; done' &
+HOG_PID=$!
+pipeline_at_20k h "(h) pipeline at 20k events/s, one core hogged" "$OUT/freshness_hog.json"
+kill "$HOG_PID" 2>/dev/null || true
+wait "$HOG_PID" 2>/dev/null || true
+HOG_PID=
+stop_pipeline h
 fi
 
 # (e) Search over 1M and 10M synthetic rows; the gateway answers it when it can.
@@ -328,7 +355,7 @@ fi
 
 # (f) and the report.
 (IFS=,; printf '{%s}\n' "${RSS_ENTRIES[*]:-}") >"$OUT/rss.json"
-printf '{%s}\n' "$(cat "$OUT"/cpu.a1 "$OUT"/cpu.a2 "$OUT"/cpu.b "$OUT"/cpu.d 2>/dev/null | paste -sd, -)" \
+printf '{%s}\n' "$(cat "$OUT"/cpu.a1 "$OUT"/cpu.a2 "$OUT"/cpu.b "$OUT"/cpu.d "$OUT"/cpu.h 2>/dev/null | paste -sd, -)" \
     >"$OUT/proc_cpu.json"
 # TRIBUTARY_BENCH_COMMIT names the commit when the bench runs on an exported tree.
 commit="${TRIBUTARY_BENCH_COMMIT:-}"
@@ -341,7 +368,7 @@ cat >"$OUT/meta.json" <<EOF
 {
   "date": $(json_text "$(date -u +%Y-%m-%dT%H:%M:%SZ)"),
   "commit": $(json_text "$commit"),
-  "command": $(json_text "scripts/bench.sh$([ "$QUICK" = 1 ] && echo ' --quick')$([ "$ONLY" != c,a,b,d,e,g ] && echo " --only $ONLY")${TRIBUTARY_BENCH_SERVICE_ENV:+ (services with $TRIBUTARY_BENCH_SERVICE_ENV)}"),
+  "command": $(json_text "scripts/bench.sh$([ "$QUICK" = 1 ] && echo ' --quick')$([ "$ONLY" != c,a,b,d,h,e,g ] && echo " --only $ONLY")${TRIBUTARY_BENCH_SERVICE_ENV:+ (services with $TRIBUTARY_BENCH_SERVICE_ENV)}"),
   "nproc": $(json_text "$(nproc)"),
   "memory": $(json_text "$(free -g | awk '/^Mem:/ {print $2 " GiB"}')"),
   "cpu": $(json_text "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"),
