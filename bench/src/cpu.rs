@@ -13,8 +13,8 @@
 //! - `sink.decode`: `decode::<NormalizedBatch>` + `EventRow::from_event`, what the sink does
 //!   per message before the insert.
 //! - `proto.decode_value`: `apache_avro::from_avro_datum` alone (bytes -> `Value` tree): the
-//!   part of `sink.decode` that stays when the `Value` is moved into the struct instead of
-//!   deserialized from a borrow (which clones every string, then drops the tree).
+//!   larger part of what `sink.decode` cost before it read the datum straight into the struct
+//!   (`serde_avro_fast`, bench/PROFILE.md "Sink decode without `Value`"); kept as the reference.
 //! - `proto.json_parse`: `serde_json::from_slice::<Value>` of the body alone: what parsing costs
 //!   before validation copies anything (the floor of `gateway.accept` and `enricher.reparse`).
 //! - `proto.envelope`: the envelope with a reused zstd context and the direct Avro writer
@@ -98,6 +98,10 @@ pub struct CpuSummary {
     pub sizes: Vec<Sizes>,
     /// Whether the direct Avro writer produced the very bytes of `schemas::encode`.
     pub encode_direct_identical: bool,
+    /// Whether the sink's rows of every generated batch, decoded by the fast reader, are the
+    /// rows the `Value` path (apache-avro's resolving decoder) gives.
+    #[serde(default)]
+    pub fast_decode_identical: bool,
 }
 
 /// How long, or how many calls, each stage runs.
@@ -115,6 +119,29 @@ fn measured_calls(f: &mut dyn FnMut(usize), first: usize, calls: usize) {
     for i in first..first + calls {
         f(i);
     }
+}
+
+/// The sink's rows of one normalized message, as `sink.decode` builds them.
+fn sink_rows_fast(message: &[u8]) -> Vec<tributary_sink::row::EventRow> {
+    let batch: NormalizedBatch = tributary_schemas::decode(message).expect("decodes");
+    sink_rows(batch)
+}
+
+/// The same rows through apache-avro's `Value` path: a writer schema that is not the current
+/// one by identity (a copy of it) takes the resolving decoder.
+fn sink_rows_value_path(message: &[u8]) -> Vec<tributary_sink::row::EventRow> {
+    let writer = <NormalizedBatch as Contract>::schema().clone();
+    let batch: NormalizedBatch =
+        tributary_schemas::decode_with_writer(&writer, &message[10..]).expect("decodes");
+    sink_rows(batch)
+}
+
+fn sink_rows(batch: NormalizedBatch) -> Vec<tributary_sink::row::EventRow> {
+    batch
+        .events
+        .into_iter()
+        .map(|e| tributary_sink::row::EventRow::from_event(e).expect("a row"))
+        .collect()
 }
 
 /// Run `f` (call `i` handles `events(i)` events) for the budget; one core.
@@ -285,6 +312,7 @@ pub fn run(args: CpuArgs) -> anyhow::Result<()> {
     let ctx = NormalizeContext::default();
     let mut summary = CpuSummary {
         encode_direct_identical: true,
+        fast_decode_identical: true,
         ..Default::default()
     };
     eprintln!(
@@ -363,6 +391,11 @@ pub fn run(args: CpuArgs) -> anyhow::Result<()> {
         for b in &normalized {
             if encode_direct(b) != tributary_schemas::encode(b).unwrap() {
                 summary.encode_direct_identical = false;
+            }
+        }
+        for payload in &normalized_payloads {
+            if sink_rows_fast(payload) != sink_rows_value_path(payload) {
+                summary.fast_decode_identical = false;
             }
         }
         // Each closure handles request (or batch) `i % n` per call.
@@ -531,6 +564,13 @@ pub fn run(args: CpuArgs) -> anyhow::Result<()> {
         "direct Avro encoding identical to schemas::encode: {}",
         summary.encode_direct_identical
     );
+    eprintln!(
+        "sink rows identical through the fast reader and the Value path: {}",
+        summary.fast_decode_identical
+    );
+    if !summary.fast_decode_identical {
+        anyhow::bail!("the fast Avro reader gave other rows than the Value path");
+    }
     stats::write_json(args.json.as_deref(), &summary)?;
     Ok(())
 }

@@ -43,15 +43,22 @@ impl From<apache_avro::Error> for CodecError {
 struct Known {
     schema: Schema,
     fingerprint: [u8; 8],
+    /// The same schema for `serde_avro_fast`, which reads a datum written with exactly this
+    /// schema straight into the Rust type (no `Value` tree, one allocation per string).
+    fast: serde_avro_fast::Schema,
 }
 
 fn known(text: &str) -> Known {
     let schema = Schema::parse_str(text).expect("checked-in schema parses");
     let bytes = schema.fingerprint::<Rabin>().bytes;
     let fingerprint = bytes.try_into().expect("CRC-64-AVRO is 8 bytes");
+    // Not compared by fingerprint: apache-avro 0.20 keeps `{"type":"long"}` for a logical type in
+    // the canonical form, so the two fingerprints differ; the tests compare what they decode.
+    let fast = text.parse().expect("checked-in schema parses");
     Known {
         schema,
         fingerprint,
+        fast,
     }
 }
 
@@ -73,6 +80,8 @@ pub trait Contract: Serialize + DeserializeOwned {
     fn schema() -> &'static Schema;
     /// CRC-64-AVRO fingerprint of `schema()`.
     fn fingerprint() -> [u8; 8];
+    /// `schema()` as `serde_avro_fast` reads it: the decoder of datums written with `schema()`.
+    fn fast_schema() -> &'static serde_avro_fast::Schema;
 }
 
 macro_rules! contract {
@@ -83,6 +92,9 @@ macro_rules! contract {
             }
             fn fingerprint() -> [u8; 8] {
                 $known.fingerprint
+            }
+            fn fast_schema() -> &'static serde_avro_fast::Schema {
+                &$known.fast
             }
         }
     };
@@ -183,14 +195,38 @@ pub fn decode_with_writer<T: Contract>(writer: &Schema, datum: &[u8]) -> Result<
     decode_datum(writer, datum)
 }
 
-fn decode_datum<T: Contract>(writer: &Schema, mut datum: &[u8]) -> Result<T, CodecError> {
-    limit_allocations();
-    let reader = T::schema();
-    let value = if std::ptr::eq(writer, reader) {
-        apache_avro::from_avro_datum(writer, &mut datum, None)?
+fn decode_datum<T: Contract>(writer: &Schema, datum: &[u8]) -> Result<T, CodecError> {
+    if std::ptr::eq(writer, T::schema()) {
+        decode_current(datum)
     } else {
-        apache_avro::from_avro_datum(writer, &mut datum, Some(reader))?
-    };
+        decode_value(writer, Some(T::schema()), datum)
+    }
+}
+
+/// A datum written with `T`'s current schema, read straight into `T`. Going through
+/// apache-avro's `Value` tree cost ~240 allocations and ~110k instructions per normalized
+/// event (bench/PROFILE.md, "Sink decode without `Value`"); this reads the same fields with
+/// one allocation per string. A datum it refuses is handed to the `Value` path, which decides
+/// and words the error, so exactly the datums that path accepted are accepted (it reads a few
+/// that no writer produces, such as a varint past 64 bits). Array lengths need no cap here:
+/// every item of our schemas reads at least one byte, so a forged count runs out of input
+/// instead of reserving memory (serde reserves at most 1 MiB from a length hint).
+fn decode_current<T: Contract>(datum: &[u8]) -> Result<T, CodecError> {
+    match serde_avro_fast::from_datum_slice(datum, T::fast_schema()) {
+        Ok(value) => Ok(value),
+        Err(_) => decode_value(T::schema(), None, datum),
+    }
+}
+
+/// Bytes -> apache-avro `Value` (resolved from `writer` to `reader` when they differ) -> `T`.
+/// The path of older writers' datums and of datums the fast reader refuses.
+fn decode_value<T: Contract>(
+    writer: &Schema,
+    reader: Option<&Schema>,
+    mut datum: &[u8],
+) -> Result<T, CodecError> {
+    limit_allocations();
+    let value = apache_avro::from_avro_datum(writer, &mut datum, reader)?;
     Ok(apache_avro::from_value::<T>(&value)?)
 }
 
@@ -406,5 +442,322 @@ mod tests {
         )
         .unwrap();
         assert!(decode_with_writer::<DlqRecord>(&writer, &datum).is_err());
+    }
+
+    /// Compatibility of the two decoders: `decode_current` (serde_avro_fast, straight into the
+    /// type) must read every datum exactly as the `Value` path it replaced did.
+    mod fast_path {
+        use apache_avro::types::Value;
+
+        use super::*;
+
+        /// The decoder `decode_current` replaced, as it was: bytes -> `Value` -> `from_value`.
+        fn value_path<T: Contract>(datum: &[u8]) -> Result<T, CodecError> {
+            decode_value(T::schema(), None, datum)
+        }
+
+        /// How two decoded values are compared: `Debug` where there are floats (so -0.0 and
+        /// NaN count), `==` where there are maps (whose `Debug` order varies).
+        trait Same {
+            fn same(&self, other: &Self) -> bool;
+        }
+
+        impl Same for NormalizedBatch {
+            fn same(&self, other: &Self) -> bool {
+                format!("{self:?}") == format!("{other:?}")
+            }
+        }
+
+        impl Same for RawBatch {
+            fn same(&self, other: &Self) -> bool {
+                self == other
+            }
+        }
+
+        impl Same for DlqRecord {
+            fn same(&self, other: &Self) -> bool {
+                self == other
+            }
+        }
+
+        /// What the fast reader alone made of `datum`, against the `Value` path: whatever it
+        /// reads, the `Value` path reads the same; what it refuses, `decode` hands to the `Value`
+        /// path. `decode_current` answers as the `Value` path in both cases.
+        #[derive(Debug, PartialEq)]
+        enum Verdict {
+            BothRead,
+            BothRefused,
+            OnlyValuePathReads,
+        }
+
+        fn agree<T: Contract + Same + std::fmt::Debug>(datum: &[u8]) -> Verdict {
+            let fast = serde_avro_fast::from_datum_slice::<T>(datum, T::fast_schema());
+            let slow = value_path::<T>(datum);
+            let verdict = match (&fast, &slow) {
+                (Ok(fast), Ok(slow)) => {
+                    assert!(
+                        fast.same(slow),
+                        "{datum:02x?}:\nfast: {fast:?}\nvalue: {slow:?}"
+                    );
+                    Verdict::BothRead
+                }
+                (Err(_), Err(_)) => Verdict::BothRefused,
+                (Err(_), Ok(_)) => Verdict::OnlyValuePathReads,
+                (Ok(fast), Err(slow)) => {
+                    panic!("only the fast reader reads {datum:02x?}: {fast:?}\nvalue path: {slow}")
+                }
+            };
+            match (decode_current::<T>(datum), slow) {
+                (Ok(decoded), Ok(slow)) => assert!(decoded.same(&slow)),
+                (Err(decoded), Err(slow)) => assert_eq!(decoded.to_string(), slow.to_string()),
+                (decoded, slow) => panic!("decode_current {decoded:?}, value path {slow:?}"),
+            }
+            verdict
+        }
+
+        /// xorshift64*: the same cases every run, no dependency.
+        struct Rng(u64);
+
+        impl Rng {
+            fn next(&mut self) -> u64 {
+                self.0 ^= self.0 >> 12;
+                self.0 ^= self.0 << 25;
+                self.0 ^= self.0 >> 27;
+                self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+            }
+            fn below(&mut self, n: usize) -> usize {
+                (self.next() % n as u64) as usize
+            }
+            fn pick<T: Clone>(&mut self, items: &[T]) -> T {
+                items[self.below(items.len())].clone()
+            }
+        }
+
+        const STRINGS: &[&str] = &[
+            "",
+            "a",
+            "0192f2a0-0000-7000-8000-000000000001",
+            "Ωμέγα Łódź 日本語 🦀\u{200d}👩\u{0301}",
+            "quote \" backslash \\ nul \u{0} newline \n tab \t",
+            "1.99",
+            "-0.000000001",
+            "99999999999999999999999999999.999999999",
+            "1e3",
+            r#"{"a":1,"b":[true,null],"c":{"d":"é"}}"#,
+            "+33 6 12 34 56 78",
+        ];
+
+        const LONGS: &[i64] = &[
+            0,
+            1,
+            -1,
+            63,
+            64,
+            -65,
+            i32::MAX as i64 + 1,
+            i64::MIN,
+            i64::MAX,
+        ];
+        const INTS: &[i32] = &[0, 1, -1, 127, -128, i32::MIN, i32::MAX];
+        const DOUBLES: &[f64] = &[
+            0.0,
+            -0.0,
+            12.5,
+            -179.999_999,
+            f64::MIN_POSITIVE,
+            5e-324,
+            f64::MAX,
+            f64::INFINITY,
+            f64::NAN,
+        ];
+
+        /// What `random_value` makes: which arm of each `["null", T]` union it takes, and
+        /// whether strings, arrays and bytes may be long.
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        enum Shape {
+            Random,
+            AllSet,
+            AllNull,
+            /// Random arms, at most two items and no long string: datums of a few hundred bytes.
+            Short,
+        }
+
+        /// A random datum of `schema`: every union arm, empty and long arrays and maps.
+        fn random_value(schema: &Schema, rng: &mut Rng, shape: Shape) -> Value {
+            match schema {
+                Schema::Null => Value::Null,
+                Schema::Boolean => Value::Boolean(rng.below(2) == 1),
+                Schema::Int => Value::Int(rng.pick(INTS)),
+                Schema::Long => Value::Long(rng.pick(LONGS)),
+                Schema::TimestampMillis => Value::TimestampMillis(rng.pick(LONGS)),
+                Schema::Double => Value::Double(rng.pick(DOUBLES)),
+                Schema::String => Value::String(match rng.below(12) {
+                    0 if shape != Shape::Short => "ж".repeat(rng.below(3000)),
+                    _ => rng.pick(STRINGS).to_string(),
+                }),
+                Schema::Bytes => {
+                    let len = rng.below(if shape == Shape::Short { 20 } else { 300 });
+                    Value::Bytes((0..len).map(|_| rng.next() as u8).collect())
+                }
+                Schema::Array(array) => Value::Array(
+                    (0..match shape {
+                        Shape::Short => rng.pick(&[0, 1, 2]),
+                        _ => rng.pick(&[0, 0, 1, 3, 40]),
+                    })
+                        .map(|_| random_value(&array.items, rng, shape))
+                        .collect(),
+                ),
+                Schema::Map(map) => Value::Map(
+                    (0..rng.pick(&[0, 1, 3]))
+                        .map(|i| {
+                            (
+                                format!("{}{i}", rng.pick(STRINGS)),
+                                random_value(&map.types, rng, shape),
+                            )
+                        })
+                        .collect(),
+                ),
+                Schema::Union(union) => {
+                    let arms = union.variants().len();
+                    let arm = match shape {
+                        Shape::Random | Shape::Short => rng.below(arms),
+                        Shape::AllSet => arms - 1,
+                        Shape::AllNull => 0,
+                    };
+                    let value = random_value(&union.variants()[arm], rng, shape);
+                    Value::Union(arm as u32, Box::new(value))
+                }
+                Schema::Record(record) => Value::Record(
+                    record
+                        .fields
+                        .iter()
+                        .map(|field| (field.name.clone(), random_value(&field.schema, rng, shape)))
+                        .collect(),
+                ),
+                other => panic!("no generator for {other:?}: extend random_value"),
+            }
+        }
+
+        /// `count` random datums of `T`'s schema, each read the same by both decoders.
+        fn random_datums<T: Contract + Same + std::fmt::Debug>(
+            seed: u64,
+            count: usize,
+            shape: Shape,
+        ) -> Vec<Vec<u8>> {
+            let mut rng = Rng(seed);
+            (0..count)
+                .map(|_| {
+                    let value = random_value(T::schema(), &mut rng, shape);
+                    let datum = apache_avro::to_avro_datum(T::schema(), value).unwrap();
+                    assert_eq!(agree::<T>(&datum), Verdict::BothRead);
+                    datum
+                })
+                .collect()
+        }
+
+        #[test]
+        fn the_fast_path_reads_every_contract_exactly_as_the_value_path() {
+            random_datums::<NormalizedBatch>(1, 300, Shape::Random);
+            random_datums::<RawBatch>(2, 300, Shape::Random);
+            random_datums::<DlqRecord>(3, 300, Shape::Random);
+        }
+
+        #[test]
+        fn the_fast_path_reads_batches_with_every_field_set_and_with_none() {
+            for shape in [Shape::AllSet, Shape::AllNull] {
+                let mut rng = Rng(4);
+                for _ in 0..50 {
+                    let value = random_value(NormalizedBatch::schema(), &mut rng, shape);
+                    let datum =
+                        apache_avro::to_avro_datum(NormalizedBatch::schema(), value).unwrap();
+                    assert_eq!(
+                        agree::<NormalizedBatch>(&datum),
+                        Verdict::BothRead,
+                        "{shape:?}"
+                    );
+                }
+            }
+            let empty = encode(&NormalizedBatch::default()).unwrap();
+            assert_eq!(
+                agree::<NormalizedBatch>(&empty[HEADER_LEN..]),
+                Verdict::BothRead
+            );
+        }
+
+        #[test]
+        fn damaged_datums_are_refused_or_read_alike_by_both_decoders() {
+            // Every byte of some valid datums flipped in a few ways, and every truncation: what
+            // the fast reader reads, the value path reads the same; `decode` answers as the value
+            // path did in every case.
+            let mut verdicts = std::collections::BTreeMap::<String, usize>::new();
+            let mut check = |datum: &[u8], agree: fn(&[u8]) -> Verdict| {
+                let mut count = |verdict: Verdict| {
+                    *verdicts.entry(format!("{verdict:?}")).or_default() += 1;
+                };
+                for end in 0..datum.len() {
+                    count(agree(&datum[..end]));
+                }
+                for at in 0..datum.len() {
+                    for mask in [0x01, 0x80, 0xff, 0x7f] {
+                        let mut damaged = datum.to_vec();
+                        damaged[at] ^= mask;
+                        count(agree(&damaged));
+                    }
+                }
+            };
+            for datum in random_datums::<NormalizedBatch>(5, 8, Shape::Short) {
+                check(&datum, agree::<NormalizedBatch>);
+            }
+            for datum in random_datums::<RawBatch>(6, 8, Shape::Short) {
+                check(&datum, agree::<RawBatch>);
+            }
+            for datum in random_datums::<DlqRecord>(7, 8, Shape::Short) {
+                check(&datum, agree::<DlqRecord>);
+            }
+            eprintln!("{verdicts:?}");
+            assert!(verdicts.len() >= 2, "{verdicts:?}");
+        }
+
+        #[test]
+        fn an_older_writer_takes_the_resolving_path() {
+            // A writer schema that is not the current one (an older NormalizedEvent without
+            // `currency`) goes through apache-avro's resolution and gets the field's default.
+            let current = include_str!("../avro/normalized_batch.avsc");
+            let field = current.find(r#""name": "currency""#).unwrap();
+            let open = current[..field].rfind('{').unwrap();
+            let close = field + current[field..].find("},").unwrap() + 2;
+            let older = format!("{}{}", &current[..open], &current[close..]);
+            let v0 = Schema::parse_str(&older).unwrap();
+            assert_ne!(
+                v0.fingerprint::<Rabin>().bytes,
+                NormalizedBatch::fingerprint().to_vec()
+            );
+            let event = NormalizedEvent {
+                event_uid: "u".into(),
+                currency: Some("EUR".into()),
+                revenue_amount: Some("1.99".into()),
+                ..Default::default()
+            };
+            let mut value = apache_avro::to_value(NormalizedBatch {
+                events: vec![event.clone()],
+            })
+            .unwrap();
+            if let Value::Record(fields) = &mut value {
+                if let Value::Array(events) = &mut fields[0].1 {
+                    for event in events {
+                        if let Value::Record(fields) = event {
+                            fields.retain(|(name, _)| name != "currency");
+                        }
+                    }
+                }
+            }
+            let datum = apache_avro::to_avro_datum(&v0, value.resolve(&v0).unwrap()).unwrap();
+            let decoded: NormalizedBatch = decode_with_writer(&v0, &datum).unwrap();
+            let want = NormalizedEvent {
+                currency: None,
+                ..event
+            };
+            assert_eq!(decoded.events, vec![want]);
+        }
     }
 }

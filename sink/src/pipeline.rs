@@ -24,7 +24,7 @@ use tributary_service::{kafka, Shutdown};
 use crate::config::Config;
 use crate::erasure::Erasures;
 use crate::metrics;
-use crate::row::EventRow;
+use crate::row::{EventRow, Unstorable};
 use crate::store::{InsertError, Store};
 
 /// Rows read but not yet inserted, and the offsets they cover.
@@ -224,22 +224,21 @@ impl Sink {
         match tributary_schemas::decode::<NormalizedBatch>(bytes) {
             Ok(batch) => {
                 for event in batch.events {
-                    let uid = event.event_uid.clone();
-                    let tenant = event.tenant.clone();
                     match EventRow::from_event(event) {
                         Ok(row) => {
                             self.buffer.bytes += row.approx_bytes();
                             self.buffer.rows.push(row);
                         }
-                        Err(e) => {
+                        Err(unstorable) => {
+                            let Unstorable { error, event } = *unstorable;
                             self.dead_letters
                                 .send(
                                     "unstorable_event",
-                                    e.to_string(),
+                                    error.to_string(),
                                     partition,
                                     offset,
-                                    Some(tenant),
-                                    Some(uid),
+                                    Some(event.tenant),
+                                    Some(event.event_uid),
                                     bytes.to_vec(),
                                 )
                                 .await

@@ -101,13 +101,25 @@ pub enum RowError {
     Amount(String),
 }
 
+/// An event that cannot become a row, handed back whole: its uid and tenant name the dead
+/// letter, without copying them for every event that can.
+#[derive(Debug)]
+pub struct Unstorable {
+    pub error: RowError,
+    pub event: NormalizedEvent,
+}
+
 impl EventRow {
-    pub fn from_event(e: NormalizedEvent) -> Result<EventRow, RowError> {
+    pub fn from_event(e: NormalizedEvent) -> Result<EventRow, Box<Unstorable>> {
         let revenue_amount = match e.revenue_amount.as_deref() {
             None => None,
-            Some(text) => {
-                Some(decimal_mantissa(text).ok_or_else(|| RowError::Amount(text.to_string()))?)
-            }
+            Some(text) => match decimal_mantissa(text) {
+                Some(mantissa) => Some(mantissa),
+                None => {
+                    let error = RowError::Amount(text.to_string());
+                    return Err(Box::new(Unstorable { error, event: e }));
+                }
+            },
         };
         Ok(EventRow {
             event_uid: e.event_uid,
@@ -260,9 +272,97 @@ mod tests {
         assert_eq!(row.event_time_ms, 1_580_213_208_123);
         assert_eq!(row.revenue_amount, Some(1_990_000_000));
         let bad = NormalizedEvent {
+            event_uid: "u-1".into(),
+            tenant: "t".into(),
             revenue_amount: Some("NaN".into()),
             ..Default::default()
         };
-        assert!(EventRow::from_event(bad).is_err());
+        let unstorable = EventRow::from_event(bad.clone()).unwrap_err();
+        assert_eq!(unstorable.error, RowError::Amount("NaN".into()));
+        assert_eq!(
+            unstorable.event, bad,
+            "handed back whole for its dead letter"
+        );
+    }
+
+    /// An event with every optional field set: numbers at their extremes, text in several
+    /// scripts, the largest decimal the column holds.
+    fn every_field_set(i: usize) -> NormalizedEvent {
+        let mut fields = match serde_json::to_value(NormalizedEvent::default()).unwrap() {
+            serde_json::Value::Object(fields) => fields,
+            other => panic!("{other:?}"),
+        };
+        for (name, value) in fields.iter_mut() {
+            *value = match (name.as_str(), &*value) {
+                ("latitude", _) => serde_json::json!(-89.999_999),
+                ("longitude", _) => serde_json::json!(f64::MAX),
+                ("sent_at" | "duration_seconds", _) => serde_json::json!(i64::MIN + i as i64),
+                (
+                    "gender"
+                    | "age"
+                    | "connection_type"
+                    | "bluetooth_enabled"
+                    | "ad_tracking_enabled"
+                    | "ad_blocker",
+                    _,
+                ) => serde_json::json!(i32::MAX),
+                ("revenue_amount", _) => {
+                    serde_json::json!("-99999999999999999999999999999.999999999")
+                }
+                (_, serde_json::Value::Null | serde_json::Value::String(_)) => {
+                    serde_json::json!(format!("{name} Ωμέγα 日本語 🦀 \" \\ {i}"))
+                }
+                (_, serde_json::Value::Array(_)) => serde_json::json!(["a", "ß", ""]),
+                (_, serde_json::Value::Number(_)) => serde_json::json!(i64::MAX - i as i64),
+                (_, other) => other.clone(),
+            };
+        }
+        fields.insert("event_index".into(), serde_json::json!(i32::MIN));
+        serde_json::from_value(serde_json::Value::Object(fields)).unwrap()
+    }
+
+    #[test]
+    fn rows_are_the_same_through_the_fast_reader_and_the_value_path() {
+        use tributary_schemas::{Contract, NormalizedBatch};
+        // Every field set, none set, empty arrays, decimals of every shape, a large batch.
+        let mut events = vec![every_field_set(0), NormalizedEvent::default()];
+        for (i, amount) in ["0", "1.99", "-0.000000001", ".5", "10.990", "+7"]
+            .into_iter()
+            .enumerate()
+        {
+            events.push(NormalizedEvent {
+                event_uid: format!("u-{i}"),
+                revenue_amount: Some(amount.into()),
+                time_flags: vec![],
+                event_time: -1,
+                received_at: i64::MAX,
+                ..every_field_set(i + 1)
+            });
+        }
+        events.extend((0..500).map(every_field_set));
+        let batches = [NormalizedBatch { events }, NormalizedBatch::default()];
+        let writer = NormalizedBatch::schema().clone();
+        for batch in batches {
+            let rows = |batch: NormalizedBatch| -> Vec<EventRow> {
+                batch
+                    .events
+                    .into_iter()
+                    .map(|e| EventRow::from_event(e).unwrap())
+                    .collect()
+            };
+            for message in [
+                tributary_schemas::encode(&batch).unwrap(),
+                tributary_schemas::encode_compressed(&batch).unwrap(),
+            ] {
+                let fast: NormalizedBatch = tributary_schemas::decode(&message).unwrap();
+                assert_eq!(fast, batch);
+                let plain = tributary_schemas::encode(&batch).unwrap();
+                // A copy of the current schema is another writer to `decode_with_writer`: it
+                // takes apache-avro's resolving `Value` path, the sink's decoder until now.
+                let value_path: NormalizedBatch =
+                    tributary_schemas::decode_with_writer(&writer, &plain[10..]).unwrap();
+                assert_eq!(rows(fast), rows(value_path));
+            }
+        }
     }
 }
