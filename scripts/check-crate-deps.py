@@ -2,8 +2,10 @@
 """Fail when a service crate depends on another service crate, or `wire` on any service.
 
 The three services (gateway, enricher, sink) share code only through the library crates
-(`tributary-schemas`, `tributary-wire`, `tributary-service`), so that each links only what it
-runs: the enricher reads request bodies with `tributary-wire`, never through the gateway.
+(`tributary-schemas`, `tributary-wire`, `tributary-service`, `tributary-normalize`), so that
+each links only what it runs: the enricher reads request bodies with `tributary-wire`, never
+through the gateway, and the gateway normalizes (for tenants hashed before Kafka) with
+`tributary-normalize`, never through the enricher.
 Reads `cargo metadata` (normal dependencies; tests, bench and fuzz may use anything).
 """
 import json
@@ -14,6 +16,7 @@ SERVICES = {"tributary-gateway", "tributary-enricher", "tributary-sink"}
 # Library crates and what they may not depend on.
 FORBIDDEN = {name: SERVICES for name in SERVICES}
 FORBIDDEN["tributary-wire"] = SERVICES | {"tributary-service"}
+FORBIDDEN["tributary-normalize"] = SERVICES
 FORBIDDEN["tributary-schemas"] = SERVICES | {"tributary-service", "tributary-wire"}
 
 

@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 
 use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use serde::Serialize;
-use tributary_enricher::sources::{self, NormalizeContext};
 use tributary_gateway::credentials::Credentials;
 use tributary_gateway::families::{self, AcceptContext, RequestParts};
+use tributary_normalize::sources::{self, NormalizeContext};
 use tributary_schemas::{Contract, NormalizedBatch, RawBatch, Source};
 
 use crate::alloc;
@@ -522,8 +522,7 @@ pub fn run(args: CpuArgs) -> anyhow::Result<()> {
                 |i| {
                     let (phone, hint) = &phones[i % m];
                     black_box(
-                        tributary_enricher::normalize::identity::normalize_phone(phone, Some(hint))
-                            .is_ok(),
+                        tributary_normalize::identity::normalize_phone(phone, Some(hint)).is_ok(),
                     );
                 },
             ));

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::producer::FutureRecord;
 use serde::Serialize;
-use tributary_enricher::sources::NormalizeContext;
+use tributary_normalize::sources::NormalizeContext;
 
 use crate::kafka::{ensure_topic, gateway_producer, raw_batch};
 use crate::stats;

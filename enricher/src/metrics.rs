@@ -31,15 +31,6 @@ static MESSAGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .unwrap()
 });
 
-static DROPPED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!(
-        "tributary_enricher_fields_dropped_total",
-        "Client values dropped as unusable (the event is kept without them), by field and reason",
-        &["field", "reason"]
-    )
-    .unwrap()
-});
-
 /// Every reason the enricher dead-letters with: the pipeline's own, the split's
 /// (`SplitError::reason`) and the normalizers' (`EventFailure::reason`).
 pub const DLQ_REASONS: &[&str] = &[
@@ -75,9 +66,4 @@ pub fn dead_lettered(reason: &str) {
 
 pub fn consumed(partition: i32) {
     MESSAGES.with_label_values(&[&partition.to_string()]).inc();
-}
-
-/// A client value was dropped as unusable (`lat_long`: see `normalize::geo::check_lat_long`).
-pub fn field_dropped(field: &str, reason: &str) {
-    DROPPED.with_label_values(&[field, reason]).inc();
 }

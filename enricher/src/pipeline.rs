@@ -19,7 +19,7 @@ use tributary_service::{kafka, Shutdown};
 
 use crate::config::Config;
 use crate::metrics;
-use crate::sources::{self, NormalizeContext};
+use tributary_normalize::sources::{self, NormalizeContext};
 
 /// One record to produce for a consumed message.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use libfuzzer_sys::fuzz_target;
-use tributary_enricher::sources::{split, NormalizeContext};
+use tributary_normalize::sources::{split, NormalizeContext};
 use tributary_schemas::{RawBatch, Source};
 
 fuzz_target!(|data: &[u8]| {

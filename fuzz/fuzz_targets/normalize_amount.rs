@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tributary_enricher::normalize::revenue::{amount_text, parse_amount};
+use tributary_normalize::revenue::{amount_text, parse_amount};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tributary_enricher::normalize::time::parse_timestamp;
+use tributary_normalize::time::parse_timestamp;
 
 const ZONES: [chrono_tz::Tz; 5] = [
     chrono_tz::UTC,

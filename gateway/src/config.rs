@@ -16,8 +16,8 @@ pub struct Config {
     /// `[admin]`: the token that guards `/rejections` on the admin port.
     pub admin: AdminConfig,
     /// `[enricher]`, read for its tenants with `hash_before_kafka`: the gateway normalizes and
-    /// hashes their requests itself, by these settings (`tributary_enricher::before_kafka`).
-    pub enricher: tributary_enricher::config::EnricherConfig,
+    /// hashes their requests itself, by these settings (`tributary_normalize::before_kafka`).
+    pub enricher: tributary_normalize::config::EnricherConfig,
 }
 
 /// `[gateway]`.

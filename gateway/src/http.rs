@@ -18,7 +18,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
-use tributary_enricher::sources::NormalizeContext;
+use tributary_normalize::sources::NormalizeContext;
 use tributary_schemas::{compress_body, RawBatch};
 use tributary_service::Shutdown;
 
@@ -406,7 +406,7 @@ async fn dispatch(
 }
 
 /// `batch` as the enricher would normalize it, PII hashed, for a tenant whose PII is hashed
-/// before Kafka (`tributary_enricher::before_kafka`): the body becomes the events (JSON), and
+/// before Kafka (`tributary_normalize::before_kafka`): the body becomes the events (JSON), and
 /// the sender's address is hashed when the tenant's IPs are. `body` is the request's body in
 /// clear.
 /// Runs off the async workers: a 1,000-event request is tens of milliseconds of CPU.
@@ -420,13 +420,13 @@ async fn normalize_before_kafka(
         batch.body_encoding = tributary_schemas::BodyEncoding::Identity
             .as_str()
             .to_string();
-        let normalized = tributary_enricher::before_kafka::normalize_at_gateway(&batch, &ctx)
+        let normalized = tributary_normalize::before_kafka::normalize_at_gateway(&batch, &ctx)
             .map_err(|e| e.to_string())?;
         let (encoding, stored) = compress_body(&normalized);
         let rules = ctx.rules(&batch.tenant);
         if rules
             .hash
-            .contains(&tributary_enricher::tenants::PiiKind::Ip)
+            .contains(&tributary_normalize::tenants::PiiKind::Ip)
         {
             batch.client_ip = batch
                 .client_ip
@@ -435,8 +435,8 @@ async fn normalize_before_kafka(
         }
         batch.body = stored;
         batch.body_encoding = encoding.as_str().to_string();
-        batch.content_type = tributary_enricher::before_kafka::CONTENT_TYPE.to_string();
-        let (key, value) = tributary_enricher::before_kafka::MARK;
+        batch.content_type = tributary_normalize::before_kafka::CONTENT_TYPE.to_string();
+        let (key, value) = tributary_normalize::before_kafka::MARK;
         batch.attributes.insert(key.to_string(), value.to_string());
         Ok(batch)
     })

@@ -48,7 +48,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> a
         .values()
         .any(|t| t.hash_before_kafka)
     {
-        let ctx = tributary_enricher::sources::NormalizeContext::from_config(&config.enricher)?;
+        let ctx = tributary_normalize::sources::NormalizeContext::from_config(&config.enricher)?;
         tracing::info!(
             tenants = ?ctx.tenants.iter().filter(|(_, r)| r.before_kafka).map(|(n, _)| n).collect::<Vec<_>>(),
             "hashing these tenants' PII before Kafka"

@@ -188,7 +188,7 @@ async fn with_hashing_before_kafka_no_clear_value_reaches_any_topic_or_row() {
         let batch: RawBatch = tributary_schemas::decode(payload).expect("a RawBatch");
         assert_eq!(
             batch.content_type,
-            tributary_enricher::before_kafka::CONTENT_TYPE
+            tributary_normalize::before_kafka::CONTENT_TYPE
         );
         assert_eq!(batch.client_ip, Some(hash_pii(SALT, "127.0.0.1")));
         assert_no_clear_value("events.raw", &every_layer(payload));

@@ -275,7 +275,7 @@ async fn poison_on_every_topic_lands_in_the_dlq_with_its_reason_and_the_pipeline
     };
     let unknown_currency =
         serde_json::json!([revenue_item("bad", "ABC"), revenue_item("good", "USD")]).to_string();
-    let bad_currency_uid = tributary_enricher::sources::uid_from_client_id(
+    let bad_currency_uid = tributary_normalize::sources::uid_from_client_id(
         "default",
         "s2s.customRevenue",
         &format!("{tag}-bad"),

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use crate::config::EnricherConfig;
-use crate::normalize::geo::GeoIp;
+use crate::geo::GeoIp;
 
 /// A PII field a tenant may ask to store only as a salted hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

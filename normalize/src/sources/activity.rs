@@ -5,8 +5,8 @@ use tributary_schemas::RawBatch;
 use tributary_wire::activity::{self, Activity};
 
 use super::{base_event, json_text, ContentUids, Draft, EventFailure, Pii, SplitError};
-use crate::normalize::time;
 use crate::tenants::{PiiKind, TenantRules};
+use crate::time;
 
 pub fn drafts(
     batch: &RawBatch,

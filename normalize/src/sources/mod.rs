@@ -1,6 +1,6 @@
 //! Splitting one accepted request (`RawBatch`) into canonical events, one module per API
 //! family. Each runs its family's `tributary_wire` parser, the same one the gateway validated
-//! the body with, and maps every event to a `Draft`; `normalize::event::normalize` then
+//! the body with, and maps every event to a `Draft`; `event::normalize` then
 //! applies the rules every source shares (event time, identities, geo, PII hashing).
 
 pub mod activity;
@@ -8,7 +8,7 @@ pub mod crm;
 pub mod mobile_batch;
 pub mod s2s;
 
-pub use crate::normalize::event::{Draft, EventFailure, Outcome, Pii};
+pub use crate::event::{Draft, EventFailure, Outcome, Pii};
 pub use crate::tenants::{NormalizeContext, TenantRules};
 
 use std::collections::HashMap;
@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use tributary_schemas::{Family, NormalizedEvent, RawBatch, Source};
 use uuid::Uuid;
 
-use crate::normalize;
+use crate::event;
 
 /// Namespace of every `event_uid` (UUIDv5).
 const EVENT_UID_NAMESPACE: Uuid = Uuid::from_u128(0x6a1e_6b0c_3f2d_4c55_9a7e_0d2b_5e8f_7c31);
@@ -65,7 +65,7 @@ pub fn split(batch: &RawBatch, ctx: &NormalizeContext) -> Result<Vec<Outcome>, S
     };
     Ok(drafts
         .into_iter()
-        .map(|draft| draft.and_then(|d| normalize::event::normalize(d, ctx, &rules)))
+        .map(|draft| draft.and_then(|d| event::normalize(d, ctx, &rules)))
         .collect())
 }
 
@@ -183,15 +183,15 @@ mod tests {
             "mobile_number":"+91 98765 43210","ip":"8.8.8.8","name":"Jane Doe"}]}"#;
         let events = split(&batch("mobile_batch", body), &ctx).unwrap();
         let e = events[0].as_ref().unwrap();
-        let phone = crate::normalize::identity::hash_pii("pepper", "+919876543210");
+        let phone = crate::identity::hash_pii("pepper", "+919876543210");
         assert_eq!(e.phone.as_deref(), Some(phone.as_str()));
         assert_eq!(
             e.ip.as_deref(),
-            Some(crate::normalize::identity::hash_pii("pepper", "8.8.8.8").as_str())
+            Some(crate::identity::hash_pii("pepper", "8.8.8.8").as_str())
         );
         assert_eq!(
             e.name.as_deref(),
-            Some(crate::normalize::identity::hash_pii("pepper", "Jane Doe").as_str())
+            Some(crate::identity::hash_pii("pepper", "Jane Doe").as_str())
         );
         for plain in ["98765", "8.8.8.8", "Jane"] {
             assert!(!e.raw.contains(plain), "{plain} in {}", e.raw);
@@ -202,7 +202,7 @@ mod tests {
             "identity":"Jane@Example.com","activity_source":"web","activity_params":{}}]"#;
         let events = split(&batch("activity.upload", activity), &ctx).unwrap();
         let e = events[0].as_ref().unwrap();
-        let hashed = crate::normalize::identity::hash_pii("pepper", "jane@example.com");
+        let hashed = crate::identity::hash_pii("pepper", "jane@example.com");
         assert_eq!(e.email.as_deref(), Some(hashed.as_str()));
         assert!(!e.raw.to_lowercase().contains("jane@"), "{}", e.raw);
         assert!(!e.user_key.contains("jane"), "{}", e.user_key);

@@ -13,8 +13,8 @@ use super::{
     base_event, json_text, uid_from_client_id, uid_from_position, ContentUids, Draft, EventFailure,
     Pii, SplitError,
 };
-use crate::normalize::{revenue, time};
 use crate::tenants::{PiiKind, TenantRules};
+use crate::{revenue, time};
 
 const PII: &[Pii] = &[
     Pii {

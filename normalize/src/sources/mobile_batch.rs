@@ -5,8 +5,8 @@ use tributary_wire::mobile_batch::{AnalyticsEvent, Format, MobileBatch};
 use tributary_wire::WireFormat;
 
 use super::{base_event, json_text, uid_from_client_id, Draft, EventFailure, Pii, SplitError};
-use crate::normalize::time;
 use crate::tenants::{PiiKind, TenantRules};
+use crate::time;
 
 const PII: &[Pii] = &[
     Pii {

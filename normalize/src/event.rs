@@ -7,9 +7,9 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 use tributary_schemas::NormalizedEvent;
 
-use crate::normalize::{geo, identity, time};
 use crate::sources::json_text;
 use crate::tenants::{NormalizeContext, PiiKind, TenantRules};
+use crate::{geo, identity, time};
 
 /// One event that parsed but cannot be normalized (e.g. a currency ISO 4217 does not know).
 #[derive(Debug, Clone, PartialEq)]

@@ -7,8 +7,8 @@ use tributary_schemas::{RawBatch, Source};
 use tributary_wire::crm::{self, CrmEvent, Resource};
 
 use super::{base_event, json_text, uid_from_client_id, Draft, EventFailure, SplitError};
-use crate::normalize::time;
 use crate::tenants::TenantRules;
+use crate::time;
 
 pub fn drafts(
     batch: &RawBatch,

@@ -102,7 +102,7 @@ mod tests {
 
     use super::*;
     use crate::config::{EnricherConfig, TenantSettings};
-    use crate::normalize::identity::hash_pii;
+    use crate::identity::hash_pii;
 
     const XML: &str = r#"<AnalyticsEventBatchReq xmlns="http://schemas.datacontract.org/2004/07/LifetronsPhoneApi.Domain.RequestAgg"><events xmlns:d2p1="http://schemas.datacontract.org/2004/07/LifetronsPhoneApi.Models"><d2p1:AnalyticsEventDto><d2p1:country_code>IN</d2p1:country_code><d2p1:event_id>x1</d2p1:event_id><d2p1:event_name>open</d2p1:event_name><d2p1:ip>203.0.113.9</d2p1:ip><d2p1:mobile_number>98765 43210</d2p1:mobile_number><d2p1:name>Jane Xml</d2p1:name><d2p1:timestamp_utc>1700000000</d2p1:timestamp_utc></d2p1:AnalyticsEventDto></events></AnalyticsEventBatchReq>"#;
 

@@ -1,19 +1,30 @@
-//! Normalization rules of the enricher: no I/O besides opening a GeoIP database, no clock, no
-//! logging. Each function takes what a client sent and returns the canonical value that goes
-//! into `NormalizedEvent`, or the reason it could not; [`event`] records that reason as a time
-//! flag, a dropped-field count (`tributary_enricher_fields_dropped_total`) or, when the event
-//! cannot be kept, the DLQ reason.
+//! Tributary's normalization: one accepted request (`RawBatch`) split into canonical
+//! `NormalizedEvent`s, with the rules every API family shares. The enricher runs it on
+//! `events.raw`; the gateway runs the same code for tenants whose PII is hashed before Kafka
+//! ([`before_kafka`]), so both produce the same events, `event_uid`s and hashes. No I/O
+//! besides opening a GeoIP database, no clock, no logging. Each rule takes what a client sent
+//! and returns the canonical value that goes into `NormalizedEvent`, or the reason it could
+//! not; [`event`] records that reason as a time flag, a dropped-field count
+//! (`tributary_enricher_fields_dropped_total`) or, when the event cannot be kept, the DLQ
+//! reason.
 //!
+//! - [`sources`]: one module per API family, from its `tributary_wire` parse to `Draft`s.
 //! - [`identity`]: e-mail, phone (E.164), device ids, the event's user key, PII hashing.
 //! - [`time`]: epoch numbers of any unit, timestamp strings, clock-skew correction.
 //! - [`geo`]: country names/codes to ISO 3166-1 alpha-2, lat/long checks, IP geolocation.
 //! - [`revenue`]: ISO 4217 currency codes and exact decimal amounts.
 //! - [`event`]: one event's draft through all of the above, as every source shares them.
+//! - [`tenants`]: per-tenant rules (time zone, hashed fields) from [`config`].
 
+pub mod before_kafka;
+pub mod config;
 pub mod event;
 pub mod geo;
 pub mod identity;
+pub mod metrics;
 pub mod revenue;
+pub mod sources;
+pub mod tenants;
 pub mod time;
 
 #[cfg(test)]
