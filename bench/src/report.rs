@@ -556,27 +556,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
              Accepted {} events/s; request latency p50 {:.1} ms, p99 {:.1} ms.\n",
             f.target_events_per_s.map(k).unwrap_or_default(), f.concurrency, f.window_s, k(f.events_per_s), f.latency.p50_ms, f.latency.p99_ms
         );
-        let _ = writeln!(
-            w,
-            "| measured by | samples | p50 | p99 | max | not seen |\n|---|---|---|---|---|---|"
-        );
-        for m in [&f.freshness_markers, &f.freshness_sink_metrics]
-            .into_iter()
-            .flatten()
-        {
-            let _ = writeln!(
-                w,
-                "| {} | {} | {:.2} s | {:.2} s | {} | {} |",
-                m.source,
-                m.count,
-                m.p50_ms / 1000.0,
-                m.p99_ms / 1000.0,
-                m.max_ms
-                    .map(|v| format!("{:.2} s", v / 1000.0))
-                    .unwrap_or_else(|| "—".into()),
-                m.lost
-            );
-        }
+        freshness_table(w, f);
         if let Some(d) = f.drain_s {
             let _ = writeln!(w, "\nThe last marker became visible {d:.1} s after the load stopped (how far behind the pipeline was).");
         }
@@ -592,24 +572,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
              Accepted {} events/s; request latency p50 {:.1} ms, p99 {:.1} ms.\n",
             k(f.events_per_s), f.latency.p50_ms, f.latency.p99_ms
         );
-        let _ = writeln!(
-            w,
-            "| measured by | samples | p50 | p99 | not seen |\n|---|---|---|---|---|"
-        );
-        for m in [&f.freshness_markers, &f.freshness_sink_metrics]
-            .into_iter()
-            .flatten()
-        {
-            let _ = writeln!(
-                w,
-                "| {} | {} | {:.2} s | {:.2} s | {} |",
-                m.source,
-                m.count,
-                m.p50_ms / 1000.0,
-                m.p99_ms / 1000.0,
-                m.lost
-            );
-        }
+        freshness_table(w, f);
         let _ = writeln!(w);
     }
 
@@ -684,4 +647,29 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     std::fs::write(&args.out, md)?;
     eprintln!("report: wrote {}", args.out.display());
     Ok(())
+}
+
+/// The freshness table of a pipeline phase ((d), (h)): one row per way it was measured.
+fn freshness_table(w: &mut String, f: &LoadSummary) {
+    let _ = writeln!(
+        w,
+        "| measured by | samples | p50 | p99 | max | not seen |\n|---|---|---|---|---|---|"
+    );
+    for m in [&f.freshness_markers, &f.freshness_sink_metrics]
+        .into_iter()
+        .flatten()
+    {
+        let _ = writeln!(
+            w,
+            "| {} | {} | {:.2} s | {:.2} s | {} | {} |",
+            m.source,
+            m.count,
+            m.p50_ms / 1000.0,
+            m.p99_ms / 1000.0,
+            m.max_ms
+                .map(|v| format!("{:.2} s", v / 1000.0))
+                .unwrap_or_else(|| "—".into()),
+            m.lost
+        );
+    }
 }

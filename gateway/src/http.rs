@@ -405,40 +405,17 @@ async fn dispatch(
     }
 }
 
-/// `batch` as the enricher would normalize it, PII hashed, for a tenant whose PII is hashed
-/// before Kafka (`tributary_normalize::before_kafka`): the body becomes the events (JSON), and
-/// the sender's address is hashed when the tenant's IPs are. `body` is the request's body in
-/// clear.
+/// `batch` as published for a tenant whose PII is hashed before Kafka
+/// (`tributary_normalize::before_kafka::rewrite`); `body` is the request's body in clear.
 /// Runs off the async workers: a 1,000-event request is tens of milliseconds of CPU.
 async fn normalize_before_kafka(
-    mut batch: RawBatch,
+    batch: RawBatch,
     body: Bytes,
     ctx: Arc<NormalizeContext>,
 ) -> Result<RawBatch, String> {
     tokio::task::spawn_blocking(move || {
-        batch.body = body.to_vec();
-        batch.body_encoding = tributary_schemas::BodyEncoding::Identity
-            .as_str()
-            .to_string();
-        let normalized = tributary_normalize::before_kafka::normalize_at_gateway(&batch, &ctx)
-            .map_err(|e| e.to_string())?;
-        let (encoding, stored) = compress_body(&normalized);
-        let rules = ctx.rules(&batch.tenant);
-        if rules
-            .hash
-            .contains(&tributary_normalize::tenants::PiiKind::Ip)
-        {
-            batch.client_ip = batch
-                .client_ip
-                .take()
-                .map(|ip| tributary_service::pii::hash_pii(&rules.salt, &ip));
-        }
-        batch.body = stored;
-        batch.body_encoding = encoding.as_str().to_string();
-        batch.content_type = tributary_normalize::before_kafka::CONTENT_TYPE.to_string();
-        let (key, value) = tributary_normalize::before_kafka::MARK;
-        batch.attributes.insert(key.to_string(), value.to_string());
-        Ok(batch)
+        tributary_normalize::before_kafka::rewrite(batch, body.to_vec(), &ctx)
+            .map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| e.to_string())?

@@ -16,9 +16,11 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tributary_schemas::{NormalizedEvent, RawBatch};
+use tributary_schemas::{compress_body, BodyEncoding, NormalizedEvent, RawBatch};
 
+use crate::identity::hash_pii;
 use crate::sources::{self, EventFailure, NormalizeContext, Outcome, SplitError};
+use crate::tenants::PiiKind;
 
 /// `RawBatch.content_type` of a request normalized (and hashed) at the gateway.
 pub const CONTENT_TYPE: &str = "application/vnd.tributary.normalized+json";
@@ -72,6 +74,34 @@ pub fn normalize_at_gateway(
     serde_json::to_vec(&items).map_err(|e| SplitError::InvalidBody(e.to_string()))
 }
 
+/// `batch`, accepted with `clear_body` (the request's body as sent), as it is published for a
+/// tenant hashed before Kafka: the body becomes [`normalize_at_gateway`]'s (compressed as every
+/// published body is), the content type [`CONTENT_TYPE`], the attributes carry [`MARK`], and
+/// the sender's address is hashed when the tenant's IPs are.
+///
+/// Errors: those of [`normalize_at_gateway`].
+pub fn rewrite(
+    mut batch: RawBatch,
+    clear_body: Vec<u8>,
+    ctx: &NormalizeContext,
+) -> Result<RawBatch, SplitError> {
+    batch.body = clear_body;
+    batch.body_encoding = BodyEncoding::Identity.as_str().to_string();
+    let normalized = normalize_at_gateway(&batch, ctx)?;
+    let (encoding, stored) = compress_body(&normalized);
+    let rules = ctx.rules(&batch.tenant);
+    if rules.hash.contains(&PiiKind::Ip) {
+        batch.client_ip = batch.client_ip.take().map(|ip| hash_pii(&rules.salt, &ip));
+    }
+    batch.body = stored;
+    batch.body_encoding = encoding.as_str().to_string();
+    batch.content_type = CONTENT_TYPE.to_string();
+    batch
+        .attributes
+        .insert(MARK.0.to_string(), MARK.1.to_string());
+    Ok(batch)
+}
+
 /// The outcomes a body of [`CONTENT_TYPE`] holds.
 pub fn decode(body: &[u8]) -> Result<Vec<Outcome>, SplitError> {
     let items: Vec<Item> = serde_json::from_slice(body)
@@ -102,7 +132,6 @@ mod tests {
 
     use super::*;
     use crate::config::{EnricherConfig, TenantSettings};
-    use crate::identity::hash_pii;
 
     const XML: &str = r#"<AnalyticsEventBatchReq xmlns="http://schemas.datacontract.org/2004/07/LifetronsPhoneApi.Domain.RequestAgg"><events xmlns:d2p1="http://schemas.datacontract.org/2004/07/LifetronsPhoneApi.Models"><d2p1:AnalyticsEventDto><d2p1:country_code>IN</d2p1:country_code><d2p1:event_id>x1</d2p1:event_id><d2p1:event_name>open</d2p1:event_name><d2p1:ip>203.0.113.9</d2p1:ip><d2p1:mobile_number>98765 43210</d2p1:mobile_number><d2p1:name>Jane Xml</d2p1:name><d2p1:timestamp_utc>1700000000</d2p1:timestamp_utc></d2p1:AnalyticsEventDto></events></AnalyticsEventBatchReq>"#;
 
@@ -111,19 +140,12 @@ mod tests {
     }
 
     fn context(before_kafka: bool) -> NormalizeContext {
-        NormalizeContext::from_config(&EnricherConfig {
-            tenants: BTreeMap::from([(
-                "acme".to_string(),
-                TenantSettings {
-                    time_zone: Some("Asia/Kolkata".into()),
-                    hash_fields: vec!["email".into(), "phone".into(), "ip".into(), "name".into()],
-                    hash_salt: Some("pepper".into()),
-                    hash_before_kafka: before_kafka,
-                },
-            )]),
-            ..Default::default()
+        sources::test_context(TenantSettings {
+            time_zone: Some("Asia/Kolkata".into()),
+            hash_fields: vec!["email".into(), "phone".into(), "ip".into(), "name".into()],
+            hash_salt: Some("pepper".into()),
+            hash_before_kafka: before_kafka,
         })
-        .unwrap()
     }
 
     /// Every family and body format, with each kind of PII and an event that fails.

@@ -154,9 +154,4 @@ impl NormalizeContext {
             .get(tenant)
             .is_some_and(|rules| rules.before_kafka)
     }
-
-    /// True when some tenant's PII is hashed at the gateway.
-    pub fn any_before_kafka(&self) -> bool {
-        self.tenants.values().any(|rules| rules.before_kafka)
-    }
 }

@@ -715,17 +715,7 @@ mod tests {
         #[test]
         fn the_fast_path_reads_batches_with_every_field_set_and_with_none() {
             for shape in [Shape::AllSet, Shape::AllNull] {
-                let mut rng = Rng(4);
-                for _ in 0..50 {
-                    let value = random_value(NormalizedBatch::schema(), &mut rng, shape);
-                    let datum =
-                        apache_avro::to_avro_datum(NormalizedBatch::schema(), value).unwrap();
-                    assert_eq!(
-                        agree::<NormalizedBatch>(&datum),
-                        Verdict::BothRead,
-                        "{shape:?}"
-                    );
-                }
+                random_datums::<NormalizedBatch>(4, 50, shape);
             }
             let empty = encode(&NormalizedBatch::default()).unwrap();
             assert_eq!(

@@ -153,6 +153,16 @@ pub(crate) fn test_batch(source: &str, content_type: &str, body: &str) -> RawBat
     }
 }
 
+/// Normalization rules with `settings` for tenant `acme`.
+#[cfg(test)]
+pub(crate) fn test_context(settings: crate::config::TenantSettings) -> NormalizeContext {
+    NormalizeContext::from_config(&crate::config::EnricherConfig {
+        tenants: std::collections::BTreeMap::from([("acme".to_string(), settings)]),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -164,17 +174,9 @@ mod tests {
         test_batch(source, "application/json", body)
     }
 
-    fn context(settings: TenantSettings) -> NormalizeContext {
-        NormalizeContext::from_config(&EnricherConfig {
-            tenants: BTreeMap::from([("acme".to_string(), settings)]),
-            ..Default::default()
-        })
-        .unwrap()
-    }
-
     #[test]
     fn hashed_pii_never_reaches_the_event_or_its_raw_fields() {
-        let ctx = context(TenantSettings {
+        let ctx = test_context(TenantSettings {
             hash_fields: vec!["email".into(), "phone".into(), "ip".into(), "name".into()],
             hash_salt: Some("pepper".into()),
             ..Default::default()
@@ -235,7 +237,7 @@ mod tests {
 
     #[test]
     fn zone_less_times_are_read_in_the_tenant_zone() {
-        let ctx = context(TenantSettings {
+        let ctx = test_context(TenantSettings {
             time_zone: Some("Asia/Kolkata".into()),
             ..Default::default()
         });
