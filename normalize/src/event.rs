@@ -47,7 +47,7 @@ pub struct Draft {
     /// Canonical fields as the source gave them (`raw` is filled from `source_fields`).
     pub event: NormalizedEvent,
     /// The event's source fields exactly as sent.
-    pub source_fields: Map<String, Value>,
+    pub source_fields: SourceFields,
     /// When the client says the event happened, epoch ms.
     pub client_time_ms: Option<i64>,
     /// The client sent a time that could not be read.
@@ -64,10 +64,66 @@ impl Draft {
             reason: Cow::Borrowed(reason),
             detail,
             event_uid: self.event.event_uid.clone(),
-            raw: self.source_fields.clone(),
+            raw: self.source_fields.to_map(),
             pii: self.pii.clone(),
         }
     }
+}
+
+/// An event's source fields exactly as sent: the object, or its compact JSON text (what
+/// serializing the object writes) when the family read it without building the object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceFields {
+    Map(Map<String, Value>),
+    Text(String),
+}
+
+impl Default for SourceFields {
+    fn default() -> Self {
+        SourceFields::Map(Map::new())
+    }
+}
+
+impl From<Map<String, Value>> for SourceFields {
+    fn from(map: Map<String, Value>) -> Self {
+        SourceFields::Map(map)
+    }
+}
+
+impl SourceFields {
+    /// The fields as an object (the text parsed back; it was compact JSON of one).
+    pub fn to_map(&self) -> Map<String, Value> {
+        match self {
+            SourceFields::Map(map) => map.clone(),
+            SourceFields::Text(text) => parse_object(text),
+        }
+    }
+
+    /// The fields as an object to change, parsing the text first where needed.
+    pub fn as_map_mut(&mut self) -> &mut Map<String, Value> {
+        if let SourceFields::Text(text) = self {
+            *self = SourceFields::Map(parse_object(text));
+        }
+        match self {
+            SourceFields::Map(map) => map,
+            SourceFields::Text(_) => unreachable!("replaced by its object above"),
+        }
+    }
+
+    /// Compact JSON text of the fields (the `raw` column).
+    pub fn into_text(self) -> String {
+        match self {
+            SourceFields::Map(map) => json_text(&map),
+            SourceFields::Text(text) => text,
+        }
+    }
+}
+
+/// The object a family's compact JSON text of source fields holds. The text was cut from a
+/// body that parsed, and is checked to be what serializing its object writes
+/// (`tributary_wire::mobile_batch::fast::parse`), so it always parses back to that object.
+fn parse_object(text: &str) -> Map<String, Value> {
+    serde_json::from_str(text).unwrap_or_default()
 }
 
 /// Apply the shared rules and produce the canonical event.
@@ -95,7 +151,7 @@ pub fn normalize(mut draft: Draft, ctx: &NormalizeContext, rules: &TenantRules) 
     );
     draft.event.user_key = key.key;
     draft.event.user_key_kind = key.kind.to_string();
-    draft.event.raw = json_text(&draft.source_fields);
+    draft.event.raw = draft.source_fields.into_text();
     Ok(draft.event)
 }
 
@@ -241,7 +297,7 @@ fn apply_hashing(draft: &mut Draft, rules: &TenantRules) {
     if let Some(kind) = identity_kind {
         hash(kind, &mut e.identity);
     }
-    hash_source_fields(&mut draft.source_fields, &draft.pii, rules);
+    hash_source_fields(draft.source_fields.as_map_mut(), &draft.pii, rules);
     e.hashed_fields = hashed.into_iter().map(str::to_string).collect();
 }
 

@@ -64,7 +64,7 @@ fn draft(
     }
     Draft {
         event: out,
-        source_fields: a.raw,
+        source_fields: a.raw.into(),
         client_time_ms: client_time.as_ref().ok().map(|(ms, _)| *ms),
         time_unparsed: client_time.is_err(),
         phone_hint: None,

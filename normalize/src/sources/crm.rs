@@ -76,7 +76,7 @@ fn draft(batch: &RawBatch, e: CrmEvent, rules: &TenantRules) -> Draft {
         .or_else(|| sent.first().map(|s| s.to_string()));
     Draft {
         event: out,
-        source_fields: e.raw,
+        source_fields: e.raw.into(),
         client_time_ms: parsed.map(|(_, ms)| ms),
         time_unparsed: parsed.is_none() && !sent.is_empty(),
         phone_hint: None,

@@ -109,7 +109,7 @@ fn draft(
     let client_time = e.event_timestamp.map(|t| time::resolve(t, rules.zone));
     let mut draft = Draft {
         event: out,
-        source_fields: e.raw,
+        source_fields: e.raw.into(),
         client_time_ms: client_time
             .as_ref()
             .and_then(|t| t.as_ref().ok())

@@ -18,21 +18,24 @@ pub mod fast {
     use std::borrow::Cow;
 
     use serde::Deserialize;
+    use serde_json::value::RawValue;
     use serde_json::{Map, Value};
 
-    use crate::mobile_batch::MAX_EVENTS;
+    use crate::mobile_batch::{AnalyticsEvent, MAX_EVENTS};
+    use crate::time;
 
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
-    struct Batch<'a> {
-        #[serde(borrow)]
-        events: Vec<Event<'a>>,
+    struct Batch<E> {
+        events: Vec<E>,
     }
 
+    /// One event of the common shape. `P` is how `payload` is read and `N` how `latitude` and
+    /// `longitude` are: a `Value` map and `f64`s to check them (`count`), or their text
+    /// (`parse`, which checks the text itself and reads the numbers as `validate` does).
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
-    #[allow(dead_code)] // read only to check them
-    struct Event<'a> {
+    struct Event<'a, P, N> {
         #[serde(borrow)]
         event_id: Cow<'a, str>,
         #[serde(borrow)]
@@ -54,9 +57,10 @@ pub mod fast {
         #[serde(borrow)]
         screen_name: Option<Cow<'a, str>>,
         duration_seconds: Option<i64>,
-        // A `Value` map, not `IgnoredAny`: serde_json skips ignored values without its depth
-        // limit or number range checks, which `validate`'s `Value` parse applies.
-        payload: Option<Map<String, Value>>,
+        // For `count`, a `Value` map, not `IgnoredAny`: serde_json skips ignored values
+        // without its depth limit or number range checks, which `validate`'s `Value` parse
+        // applies.
+        payload: Option<P>,
         #[serde(borrow)]
         ip: Option<Cow<'a, str>>,
         #[serde(borrow)]
@@ -67,20 +71,44 @@ pub mod fast {
         city: Option<Cow<'a, str>>,
         #[serde(borrow)]
         zip: Option<Cow<'a, str>>,
-        latitude: Option<f64>,
-        longitude: Option<f64>,
+        latitude: Option<N>,
+        longitude: Option<N>,
+    }
+
+    impl<P, N> Event<'_, P, N> {
+        /// The checks the field types alone do not make.
+        fn is_valid(&self) -> bool {
+            !self.event_id.trim().is_empty()
+                && !self.event_name.trim().is_empty()
+                && self.timestamp_utc >= 0
+        }
+    }
+
+    /// A number field's text read as `validate` reads it (`fields::number`:
+    /// `Number::as_f64`, which parses the digits sent with `str::parse`; serde_json's own
+    /// float parsing may differ from it in the last bit): `Err` for a non-number or a
+    /// non-finite one.
+    fn number(text: Option<&RawValue>) -> Result<Option<f64>, ()> {
+        let Some(text) = text.map(RawValue::get) else {
+            return Ok(None);
+        };
+        if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            return Err(());
+        }
+        match text.parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(Some(f)),
+            _ => Err(()),
+        }
     }
 
     /// How many events `body` holds when it is a valid batch of the common shape; `None`
     /// when `validate` must decide.
     pub fn count(body: &[u8]) -> Option<usize> {
-        let batch: Batch<'_> = serde_json::from_slice(body).ok()?;
+        let batch: Batch<Event<'_, Map<String, Value>, f64>> = serde_json::from_slice(body).ok()?;
         let valid = !batch.events.is_empty()
             && batch.events.len() <= MAX_EVENTS
             && batch.events.iter().all(|e| {
-                !e.event_id.trim().is_empty()
-                    && !e.event_name.trim().is_empty()
-                    && e.timestamp_utc >= 0
+                e.is_valid()
                     && e.payload.as_ref().is_none_or(|payload| {
                         payload
                             .values()
@@ -88,6 +116,251 @@ pub mod fast {
                     })
             });
         valid.then_some(batch.events.len())
+    }
+
+    /// One event read by [`parse`]: the event as `validate` reads it, with `raw` and
+    /// `payload` left empty, and their JSON text instead.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct TextEvent {
+        pub event: AnalyticsEvent,
+        /// The event's fields as compact JSON: exactly `serde_json::to_string(&raw)` of the
+        /// `raw` that `validate` keeps.
+        pub raw: String,
+        /// `payload` as compact JSON, exactly as `raw` writes it; `None` when absent or null.
+        pub payload: Option<String>,
+    }
+
+    /// The events of `body` when it is a valid batch of the common shape (as [`count`]) whose
+    /// every event's text can be kept as it is: compact JSON text equal to what serializing
+    /// `validate`'s `raw` writes. That holds unless an object repeats a key, a string uses
+    /// an escape serde_json does not write (`\/`, `\u00e9`, `\u000a`), nesting is deep, a
+    /// number is beyond `f64` or has an exponent serde_json writes otherwise (`1E5`, `1e5`:
+    /// it writes `1e+5`), or a timestamp is `0` (it may have been sent as `-0`); then
+    /// `None`, and [`crate::mobile_batch::parse`] reads the body. Whitespace between tokens is
+    /// dropped, as serializing drops it. Reading the body into a `Value` tree and writing
+    /// `raw` back out was most of the enricher's mobile CPU (bench/PROFILE.md); unit tests
+    /// and the `mobile_batch_json` fuzz target hold this to `parse`, field for field and byte
+    /// for byte.
+    pub fn parse(body: &[u8]) -> Option<Vec<TextEvent>> {
+        let batch: Batch<&RawValue> = serde_json::from_slice(body).ok()?;
+        if batch.events.is_empty() || batch.events.len() > MAX_EVENTS {
+            return None;
+        }
+        let mut keys = Vec::new();
+        batch
+            .events
+            .iter()
+            .map(|text| {
+                // Its own keys are unique: serde refuses a repeated field of `Event`.
+                let raw = compact(text.get(), true, &mut keys)?;
+                let e: Event<'_, &RawValue, &RawValue> = serde_json::from_str(text.get()).ok()?;
+                if !e.is_valid() || e.timestamp_utc == 0 {
+                    return None;
+                }
+                let payload = match e.payload {
+                    None => None,
+                    Some(p) if p.get().starts_with('{') => {
+                        Some(compact(p.get(), false, &mut keys)?)
+                    }
+                    Some(_) => return None,
+                };
+                let timestamp = Value::Number(e.timestamp_utc.into());
+                let owned = |s: Option<Cow<'_, str>>| s.map(Cow::into_owned);
+                let event = AnalyticsEvent {
+                    event_id: e.event_id.into_owned(),
+                    event_name: e.event_name.into_owned(),
+                    event_category: owned(e.event_category),
+                    timestamp_utc: time::read_json(&timestamp).ok()??,
+                    timestamp_raw: timestamp.to_string(),
+                    session_id: owned(e.session_id),
+                    source: owned(e.source),
+                    user_id: e.user_id,
+                    name: owned(e.name),
+                    country_code: owned(e.country_code),
+                    mobile_number: owned(e.mobile_number),
+                    screen_name: owned(e.screen_name),
+                    duration_seconds: e.duration_seconds,
+                    payload: None,
+                    ip: owned(e.ip),
+                    country: owned(e.country),
+                    state: owned(e.state),
+                    city: owned(e.city),
+                    zip: owned(e.zip),
+                    latitude: number(e.latitude).ok()?,
+                    longitude: number(e.longitude).ok()?,
+                    raw: Map::new(),
+                };
+                Some(TextEvent {
+                    event,
+                    raw,
+                    payload,
+                })
+            })
+            .collect()
+    }
+
+    /// Where [`parse`] and [`crate::mobile_batch::parse`] disagree on `body`, if they do:
+    /// `None` when `parse` declines the body or reads it exactly as the general parse does
+    /// (the same events, and `raw`/`payload` texts equal to serializing its objects). For the
+    /// unit tests and the `mobile_batch_json` fuzz target.
+    pub fn disagreement(body: &[u8]) -> Option<String> {
+        let fast = parse(body)?;
+        let general = match crate::mobile_batch::parse(crate::mobile_batch::Format::Json, body) {
+            Ok(events) => events,
+            Err(error) => return Some(format!("the general parse refuses it: {error}")),
+        };
+        if fast.len() != general.len() {
+            return Some(format!("{} events, not {}", fast.len(), general.len()));
+        }
+        fast.into_iter()
+            .zip(general)
+            .enumerate()
+            .find_map(|(index, (fast, mut general))| {
+                let raw = serde_json::to_string(&general.raw).ok()?;
+                let payload = general.payload.as_ref().and_then(|p| serde_json::to_string(p).ok());
+                general.raw = Map::new();
+                general.payload = None;
+                (fast.raw != raw || fast.payload != payload || fast.event != general).then(|| {
+                    format!(
+                        "event {index}: fast {:?} / {:?} / {:?}, general {raw:?} / {payload:?} / {general:?}",
+                        fast.raw, fast.payload, fast.event
+                    )
+                })
+            })
+    }
+
+    /// Deepest nesting [`compact`] takes, counted inside one event; the body adds 2 (the
+    /// batch object and `events`), well under serde_json's limit of 128 that `validate`'s
+    /// parse applies.
+    const MAX_DEPTH: usize = 100;
+
+    /// `text` (valid JSON) without whitespace between tokens, when that is exactly what
+    /// serde_json writes for the `Value` it parses to (with `preserve_order` and
+    /// `arbitrary_precision`, so keys keep their order and numbers their digits); `None` when
+    /// it is not (see [`parse`]). `outer_keys_unique`: the caller knows the keys of the
+    /// outermost object to be unique, so only nested objects' keys are checked. `keys` is
+    /// scratch space for that check.
+    fn compact<'a>(
+        text: &'a str,
+        outer_keys_unique: bool,
+        keys: &mut Vec<&'a str>,
+    ) -> Option<String> {
+        /// An open object: where its keys start in `keys`, and whether a key comes next.
+        struct Open {
+            object: bool,
+            keys_from: usize,
+            key_next: bool,
+        }
+        let bytes = text.as_bytes();
+        let mut out = String::with_capacity(text.len());
+        let mut stack: Vec<Open> = Vec::new();
+        keys.clear();
+        let mut i = 0;
+        let mut copied = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b' ' | b'\t' | b'\n' | b'\r' => {
+                    out.push_str(&text[copied..i]);
+                    i += 1;
+                    copied = i;
+                }
+                b'"' => {
+                    let start = i;
+                    i += 1;
+                    loop {
+                        // Valid JSON: the string ends before the text does.
+                        i += memchr::memchr2(b'"', b'\\', &bytes[i..])?;
+                        match bytes[i] {
+                            b'"' => break,
+                            _ => {
+                                match bytes[i + 1] {
+                                    b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                                    b'u' => {
+                                        // serde_json writes `\u00xx` (lowercase) only for
+                                        // control characters without a short escape.
+                                        let hex = &text[i + 2..i + 6];
+                                        let code = u8::from_str_radix(&hex[2..], 16).ok()?;
+                                        let short =
+                                            matches!(code, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d);
+                                        if !hex.starts_with("00")
+                                            || code >= 0x20
+                                            || short
+                                            || hex.bytes().any(|b| b.is_ascii_uppercase())
+                                        {
+                                            return None;
+                                        }
+                                        i += 4;
+                                    }
+                                    _ => return None,
+                                }
+                                i += 2;
+                            }
+                        }
+                    }
+                    i += 1;
+                    let depth = stack.len();
+                    if let Some(open) = stack.last_mut() {
+                        if open.object && open.key_next {
+                            open.key_next = false;
+                            if !(outer_keys_unique && depth == 1) {
+                                let key = &text[start..i];
+                                if keys[open.keys_from..].contains(&key) {
+                                    return None;
+                                }
+                                keys.push(key);
+                            }
+                        }
+                    }
+                }
+                b'{' | b'[' => {
+                    if stack.len() >= MAX_DEPTH {
+                        return None;
+                    }
+                    stack.push(Open {
+                        object: bytes[i] == b'{',
+                        keys_from: keys.len(),
+                        key_next: true,
+                    });
+                    i += 1;
+                }
+                b'}' | b']' => {
+                    let open = stack.pop()?;
+                    keys.truncate(open.keys_from);
+                    i += 1;
+                }
+                b',' => {
+                    if let Some(open) = stack.last_mut() {
+                        open.key_next = true;
+                    }
+                    i += 1;
+                }
+                b'-' | b'0'..=b'9' => {
+                    let start = i;
+                    while i < bytes.len()
+                        && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    {
+                        i += 1;
+                    }
+                    let digits = &text[start..i];
+                    if let Some(at) = digits.find(['e', 'E']) {
+                        // serde_json keeps a number's digits but writes its exponent as
+                        // `e+` or `e-`.
+                        let exponent = &digits.as_bytes()[at..];
+                        if exponent[0] == b'E' || !matches!(exponent[1], b'+' | b'-') {
+                            return None;
+                        }
+                    }
+                    // Only an exponent or some 309 digits can take a number beyond `f64`.
+                    let may_overflow = digits.len() > 300 || digits.contains('e');
+                    if may_overflow && !digits.parse::<f64>().is_ok_and(f64::is_finite) {
+                        return None;
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+        out.push_str(&text[copied..]);
+        Some(out)
     }
 }
 

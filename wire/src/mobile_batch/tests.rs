@@ -92,6 +92,119 @@ fn the_fast_check_takes_the_common_shape_and_never_what_validate_refuses() {
 }
 
 #[test]
+fn the_fast_parse_reads_what_parse_reads_byte_for_byte() {
+    let one = |event: &str| format!(r#"{{"events":[{event}]}}"#);
+    let base = r#""event_id":"e1","event_name":"open","timestamp_utc":1700000000"#;
+    let with = |more: &str| one(&format!("{{{base},{more}}}"));
+    // (body, whether the fast parse must read it)
+    let cases = [
+        (SEED_JSON.to_string(), true),
+        (one(&format!("{{{base}}}")), true),
+        // Whitespace between tokens goes, as serializing drops it; inside strings it stays.
+        (
+            format!(
+                "\n{{ \"events\" : [ {{ {} , \"city\" : \" a  b \" }} ] }}\r\n",
+                base.replace(',', " ,\t")
+            ),
+            true,
+        ),
+        // Numbers keep their digits, whatever their form ...
+        (
+            with(
+                r#""payload":{"b":-0,"c":1.50,"d":0.0e+00,"e":12345678901234567890123,"f":[1e-400]},"latitude":12.971598765432101234,"longitude":-0.0"#,
+            ),
+            true,
+        ),
+        // ... but serde_json writes an exponent as `e+` or `e-`.
+        (with(r#""payload":{"a":1E5}"#), false),
+        (with(r#""payload":{"a":1e5}"#), false),
+        (with(r#""payload":{"a":1E-5}"#), false),
+        (with(r#""user_id":7,"duration_seconds":7"#), true),
+        // serde_json reads `-0` as a float, which an integer field does not take.
+        (with(r#""user_id":-0"#), false),
+        // The escapes serde_json writes itself, and unescaped unicode.
+        (
+            with(
+                r#""name":"Jane \"J\" Doe\\","city":"Zürich 日本 😀","payload":{"tab\t":"a\nb\u001fc"}"#,
+            ),
+            true,
+        ),
+        (
+            with(r#""payload":{"a":{"b":[{"c":null,"d":true,"e":false}]},"b":{"a":1}}"#),
+            true,
+        ),
+        (with(r#""payload":null,"user_id":null,"zip":"""#), true),
+        (with(r#""payload":{}"#), true),
+        // Escapes serde_json writes differently, repeated keys, deep nesting: the general parse.
+        (with(r#""city":"a\/b""#), false),
+        (with(r#""city":"\u00e9""#), false),
+        (with(r#""city":"\u000a""#), false),
+        (with(r#""city":"\u001F""#), false),
+        (with(r#""city":"\u007f""#), false),
+        (with(r#""city":"\ud83d\ude00""#), false),
+        (with(r#""payload":{"k":1,"k":2}"#), false),
+        (with(r#""payload":{"a":{"k":1,"k":2}}"#), false),
+        (with(r#""payload":{"\u006b":1,"k":2}"#), false),
+        (
+            with(&format!(
+                r#""payload":{{"d":{}{}}}"#,
+                "[".repeat(120),
+                "]".repeat(120)
+            )),
+            false,
+        ),
+        (with(r#""payload":{"n":1e400}"#), false),
+        (with(r#""payload":[1]"#), false),
+        (with(r#""latitude":1e400"#), false),
+        (
+            one(r#"{"event_id":"e1","event_name":"open","timestamp_utc":0}"#),
+            false,
+        ),
+        (
+            one(r#"{"event_id":"e1","event_name":"open","timestamp_utc":-0}"#),
+            false,
+        ),
+        (with(r#""extra":1"#), false),
+        (with(r#""event_id":"e2""#), false),
+        (r#"{"events":[]}"#.to_string(), false),
+        ("\u{feff}{}".to_string(), false),
+    ];
+    for (body, fast_reads) in &cases {
+        assert_eq!(
+            fast::parse(body.as_bytes()).is_some(),
+            *fast_reads,
+            "{body}"
+        );
+        assert_eq!(fast::disagreement(body.as_bytes()), None, "{body}");
+    }
+    // Nesting: deep payloads the general parse takes are read up to the fast limit.
+    for depth in [1, 50, 97, 98, 99, 100, 120, 125, 126, 127, 128, 200] {
+        let body = with(&format!(
+            r#""payload":{{"d":{}{}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        ));
+        assert_eq!(fast::disagreement(body.as_bytes()), None, "depth {depth}");
+    }
+    // Every event of a generated batch of many shapes agrees too.
+    let events: Vec<String> = (0..300)
+        .map(|i| {
+            format!(
+                r#"{{"event_id":"e{i}","event_name":"n{}","timestamp_utc":{},"payload":{{"i":{i},"s":"{}","f":{}.25}},"latitude":{}.5}}"#,
+                i % 7,
+                1_700_000_000_000_i64 + i,
+                "x".repeat(i as usize % 13),
+                i,
+                i % 90
+            )
+        })
+        .collect();
+    let body = format!(r#"{{"events":[{}]}}"#, events.join(","));
+    assert_eq!(fast::parse(body.as_bytes()).map(|e| e.len()), Some(300));
+    assert_eq!(fast::disagreement(body.as_bytes()), None);
+}
+
+#[test]
 fn the_seed_json_sample_is_accepted_with_every_field() {
     let events = parse(Format::Json, SEED_JSON.as_bytes()).unwrap();
     assert_eq!(events.len(), 2);
