@@ -44,10 +44,9 @@ use tributary_wire::fields::shown;
 use crate::families::crm;
 use crate::families::{json_response, HttpResponse, TransportError};
 
-/// One page of matches; bound values in the order its header lists.
+/// One page of matches and `rowCount`, from one reading of the table; bound values in the
+/// order its header lists.
 pub const SEARCH_SQL: &str = tributary_schemas::queries::SEARCH;
-/// `rowCount`: the number of matches over all pages.
-pub const COUNT_SQL: &str = tributary_schemas::queries::SEARCH_COUNT;
 
 pub const DEFAULT_PAGE_SIZE: u32 = 10;
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -325,6 +324,10 @@ pub struct Recording {
     pub message: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// All matches of the search, over all pages (`meta.rowCount`), counted in the same reading.
+    pub row_count: u64,
+    /// 1-based place in the newest-first order of all matches.
+    pub position: u64,
 }
 
 impl Recording {
@@ -435,33 +438,39 @@ impl Search {
         }
     }
 
-    /// The page and `rowCount`, both from the same filter.
+    /// The page and `rowCount`, from one query and so from one reading of the table: a page
+    /// read while the sink inserts holds exactly as many rows as `rowCount` says it does.
     async fn run(
         &self,
         tenant: &str,
         r: &SearchRequest,
     ) -> Result<(Vec<Recording>, u64), StoreError> {
-        let client = &self.client;
         let per_recording = if r.latest { 1 } else { ALL_EVENTS };
-        let bind = |sql: &str| {
-            client
-                .query(sql)
-                .bind(Identifier(table(r.entity)))
-                .bind(tenant)
-                .bind(&r.customer_id)
-                .bind(&r.entity_id)
-                .bind(&r.recording_ids)
-                .bind(&r.user_id)
-                .bind(per_recording)
-        };
-        let page = bind(SEARCH_SQL)
+        let rows = self
+            .client
+            .query(SEARCH_SQL)
+            .bind(Identifier(table(r.entity)))
+            .bind(tenant)
+            .bind(&r.customer_id)
+            .bind(&r.entity_id)
+            .bind(&r.recording_ids)
+            .bind(&r.user_id)
+            .bind(per_recording)
             .bind(r.offset())
-            .bind(r.page_size)
-            .fetch_all::<Recording>();
-        let count = bind(COUNT_SQL).fetch_one::<u64>();
-        let (page, count) = tokio::join!(page, count);
-        Ok((page?, count?))
+            .bind(r.offset() + u64::from(r.page_size))
+            .fetch_all::<Recording>()
+            .await?;
+        Ok(on_the_page(rows, r.offset()))
     }
+}
+
+/// The page and `rowCount` from what `search.sql` returns: its rows on the page, plus the
+/// first match, which always comes back to carry the count and is dropped here when the page
+/// starts after it. No rows at all: no matches.
+fn on_the_page(mut rows: Vec<Recording>, offset: u64) -> (Vec<Recording>, u64) {
+    let row_count = rows.first().map_or(0, |row| row.row_count);
+    rows.retain(|row| row.position > offset);
+    (rows, row_count)
 }
 
 fn unavailable() -> HttpResponse {
@@ -724,10 +733,50 @@ mod tests {
 
     #[test]
     fn the_queries_bind_exactly_the_values_the_search_gives() {
-        // search.sql: 7 filter values (table, tenant, ...) + offset + size; search_count.sql:
-        // the 7 filter values.
+        // search.sql: 7 filter values (table, tenant, ...), the offset and where the page ends.
         assert_eq!(SEARCH_SQL.matches('?').count(), 9);
-        assert_eq!(COUNT_SQL.matches('?').count(), 7);
+    }
+
+    #[test]
+    fn the_first_match_carries_the_count_and_leaves_pages_it_is_not_on() {
+        let rows = |positions: &[u64]| -> Vec<Recording> {
+            positions
+                .iter()
+                .map(|&position| Recording {
+                    customer_id: String::new(),
+                    entity_type: String::new(),
+                    entity_id: String::new(),
+                    user_id: String::new(),
+                    tool_signature: None,
+                    recording_id: String::new(),
+                    event_type: String::new(),
+                    event_id: format!("e{position}"),
+                    message: None,
+                    created_at_ms: 0,
+                    updated_at_ms: 0,
+                    row_count: 7,
+                    position,
+                })
+                .collect()
+        };
+        let shown = |(page, count): (Vec<Recording>, u64)| {
+            let ids: Vec<String> = page.into_iter().map(|r| r.event_id).collect();
+            (ids, count)
+        };
+        // Page 1 of 3: the first match is on it.
+        assert_eq!(
+            shown(on_the_page(rows(&[1, 2, 3]), 0)),
+            (vec!["e1".into(), "e2".into(), "e3".into()], 7)
+        );
+        // Page 2 of 3: only the count of the first match is kept.
+        assert_eq!(
+            shown(on_the_page(rows(&[1, 4, 5, 6]), 3)),
+            (vec!["e4".into(), "e5".into(), "e6".into()], 7)
+        );
+        // Past the end: no rows, and still the count.
+        assert_eq!(shown(on_the_page(rows(&[1]), 30)), (vec![], 7));
+        // No match at all.
+        assert_eq!(shown(on_the_page(Vec::new(), 30)), (vec![], 0));
     }
 
     #[test]
@@ -745,6 +794,8 @@ mod tests {
             message: Some("message".into()),
             created_at_ms: 1_541_164_324_000,
             updated_at_ms: 1_541_164_324_000,
+            row_count: 2,
+            position: 1,
         };
         let body = page_body(&request, &[row], 2);
         // The document's sample response, with the comma its JSON lacks after `]`.

@@ -16,10 +16,9 @@ pub use migrations::{Migration, MIGRATIONS};
 
 /// Queries the services run, kept beside the DDL so tests can run them on current ClickHouse.
 pub mod queries {
-    /// Lead/contact search: one page of matching records, newest first, duplicates collapsed.
+    /// Lead/contact search: one page of matching records, newest first, duplicates collapsed,
+    /// each row with the number of matches (`row_count`) and its position, from one reading.
     pub const SEARCH: &str = include_str!("../clickhouse/queries/search.sql");
-    /// Lead/contact search: the number of matching records.
-    pub const SEARCH_COUNT: &str = include_str!("../clickhouse/queries/search_count.sql");
 }
 pub use source::{Family, Source};
 pub use types::{

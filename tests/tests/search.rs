@@ -3,6 +3,8 @@
 //! `GET /api/v1/{lead,contact}_analytics/search` within seconds, with every parameter rule, and
 //! an event sent twice shows once in the search and in the views.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -586,6 +588,77 @@ async fn search_answers_503_with_retry_after_when_clickhouse_is_unreachable() {
     assert_eq!(retry_after.as_deref(), Some("5"));
     assert_eq!(body["error"], "Service Unavailable");
     assert_eq!(body["errors"], json!([]));
+    pipeline.stop().await;
+}
+
+/// Every page and its `rowCount` are one reading of the table, also while events arrive: a
+/// page never shows fewer rows than `rowCount` says it holds, nor more. Rows go straight
+/// into `lead_analytics`, one insert at a time, as fast as ClickHouse takes them, while the
+/// search is asked again and again: the first page (all rows), a middle page, and a page
+/// past the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_page_and_its_row_count_agree_while_events_arrive() {
+    let mut pipeline = Pipeline::new("search_snapshot").await;
+    tributary_sink::migrate::migrate(&pipeline.clickhouse)
+        .await
+        .expect("migrate test database");
+    pipeline.start_gateway().await;
+    let inserting = Arc::new(AtomicBool::new(true));
+    let inserter = {
+        let client = pipeline.clickhouse();
+        let inserting = inserting.clone();
+        tokio::spawn(async move {
+            let mut n = 1_700_000_000_000u64;
+            while inserting.load(Ordering::Relaxed) {
+                n += 1;
+                client
+                    .query(
+                        "INSERT INTO lead_analytics (event_uid, tenant, source, customer_id, \
+                         entity_type, entity_id, lead_id, user_id, recording_id, event_type, \
+                         event_id, partition_key, created_at, created_at_ms, updated_at, \
+                         updated_at_ms) \
+                         SELECT concat('uid-', toString(number)), 'default', \
+                         'crm.lead_analytics', 'customer#2', 'lead', 'lead#1', 'lead#1', \
+                         'user#2', 'recording#1', 'view', concat('view-', toString(number)), \
+                         'Lead analytics event|test', toDateTime(intDiv(number, 1000), 'UTC'), \
+                         number, toDateTime(intDiv(number, 1000), 'UTC'), number \
+                         FROM numbers(?, 1)",
+                    )
+                    .bind(n)
+                    .execute()
+                    .await
+                    .expect("insert one row");
+            }
+            n - 1_700_000_000_000
+        })
+    };
+    let mut disagreements = Vec::new();
+    for i in 0..150 {
+        let (page, size) = [(1, 1000), (2, 3), (1000, 5)][i % 3];
+        let (status, _, body) = get(
+            &pipeline,
+            &lead_search(&format!(
+                "recording_id=recording%231&page={page}&pageSize={size}"
+            )),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let row_count = body["meta"]["rowCount"].as_u64().unwrap();
+        let shown = body["recordings"].as_array().unwrap().len() as u64;
+        let want = row_count.saturating_sub((page - 1) * size).min(size);
+        if shown != want {
+            disagreements.push(format!(
+                "page {page} of {size}: rowCount {row_count}, {shown} recordings"
+            ));
+        }
+    }
+    inserting.store(false, Ordering::Relaxed);
+    let inserted = inserter.await.unwrap();
+    assert!(
+        inserted >= 20,
+        "only {inserted} rows went in during the searches"
+    );
+    assert!(disagreements.is_empty(), "{disagreements:#?}");
     pipeline.stop().await;
 }
 
