@@ -116,8 +116,11 @@ while [ "$got" -lt "$ACCEPTED" ] && [ $SECONDS -lt $deadline ]; do
 done
 echo
 echo "ClickHouse $(query "SELECT version()") at $CLICKHOUSE_URL"
-echo "SELECT * FROM tributary.events FINAL WHERE received_at_ms >= $SENT_AFTER_MS (this run's samples, one row per event_uid):"
-query "SELECT * FROM events FINAL WHERE received_at_ms >= $SENT_AFTER_MS ORDER BY received_at_ms DESC LIMIT 20 FORMAT Vertical"
+echo "This run's samples in tributary.events, one row per event_uid (a few of the ~75 columns):"
+query "SELECT source, event_name, event_id, user_key, event_time, leftUTF8(raw, 32) AS raw_start \
+    FROM events FINAL WHERE received_at_ms >= $SENT_AFTER_MS \
+    ORDER BY received_at_ms DESC, source, event_index LIMIT 20 FORMAT PrettyCompactMonoBlock"
+echo "Every column: SELECT * FROM events FINAL WHERE received_at_ms >= $SENT_AFTER_MS FORMAT Vertical"
 echo
 if [ "$got" -ge "$ACCEPTED" ]; then
     echo "All $ACCEPTED accepted sample requests of this run are in ClickHouse."
