@@ -22,6 +22,8 @@ def fixture(name):
     return (FIXTURES / name).read_text()
 
 
+# Lines fit a 120-column terminal: a longer answer is cut, marked with …
+WIDTH = 119
 ACCEPTED = []  # requests answered 2xx
 
 
@@ -38,7 +40,8 @@ def send(base, path, body, content_type="application/json", headers=None, gzippe
     except urllib.error.HTTPError as error:
         status, answer = error.code, error.read().decode()
     label = f"POST {path} [{content_type}{', gzip' if gzipped else ''}]"
-    print(f"{label:<70} -> {status} {answer[:120]}")
+    line = f"{label:<70} -> {status} {' '.join(answer.split())}"
+    print(line if len(line) <= WIDTH else line[: WIDTH - 1] + "…")
     if 200 <= status < 300:
         ACCEPTED.append(path)
     return status
