@@ -311,7 +311,7 @@ pub fn parse(entity: EntityType, query: Option<&str>) -> Result<SearchRequest, C
 }
 
 /// One row of the page, as `search.sql` selects it.
-#[derive(Debug, Clone, PartialEq, Deserialize, clickhouse::Row)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, clickhouse::Row)]
 pub struct Recording {
     pub customer_id: String,
     pub entity_type: String,
@@ -743,19 +743,10 @@ mod tests {
             positions
                 .iter()
                 .map(|&position| Recording {
-                    customer_id: String::new(),
-                    entity_type: String::new(),
-                    entity_id: String::new(),
-                    user_id: String::new(),
-                    tool_signature: None,
-                    recording_id: String::new(),
-                    event_type: String::new(),
                     event_id: format!("e{position}"),
-                    message: None,
-                    created_at_ms: 0,
-                    updated_at_ms: 0,
                     row_count: 7,
                     position,
+                    ..Default::default()
                 })
                 .collect()
         };
