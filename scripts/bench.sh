@@ -13,7 +13,7 @@
 # scripts/run.sh's, then measures, each next to what it is compared with:
 #   (c) per-stage CPU cost per family, in-process, one core        tributary-bench cpu
 #   (a) gateway events/s and latency vs rdkafka producing the same RawBatch bytes
-#   (b) sink rows/s vs a plain HTTP insert of the same rows in production order (curl, RowBinary)
+#   (b) sink rows/s vs a plain HTTP insert of the same rows in production order (curl, Native)
 #   (d) ingest-to-queryable freshness at a steady 20k events/s, whole pipeline
 #   (h) the same with one core kept busy by a CPU hog (issue 17)
 #   (e) lead search latency at 1M and 10M stored rows
@@ -251,15 +251,16 @@ record_rss "sink (backlog)" sink_b "(b) draining a backlog, 100k-row inserts"
 stop_service sink_b
 COLUMNS_LIST=$(ch "SELECT name FROM system.columns WHERE database = 'bench_sink' AND table = 'events' AND name != 'inserted_at' ORDER BY position" | paste -sd, -)
 # curl_insert DATABASE ORDER JSON: the same rows exported in ORDER and inserted with one curl
-# into DATABASE (the sink's migrations applied: the same tables and materialized views).
+# into DATABASE (the sink's migrations applied: the same tables and materialized views), in
+# Native, the format clickhouse-client sends and the sink sends.
 curl_insert() {
     local db=$1 order=$2 json=$3
-    ch "SELECT $COLUMNS_LIST FROM bench_sink.events ORDER BY $order FORMAT RowBinary" >"$OUT/rows.bin"
+    ch "SELECT $COLUMNS_LIST FROM bench_sink.events ORDER BY $order FORMAT Native" >"$OUT/rows.bin"
     ch "CREATE DATABASE IF NOT EXISTS $db"
     TRIBUTARY_CLICKHOUSE__DATABASE=$db "$BIN/tributary-sink" --config "$OUT/bench.toml" migrate >/dev/null
     local t0 t1 rows
     t0=$(date +%s.%N)
-    ch_insert "INSERT INTO $db.events ($COLUMNS_LIST) FORMAT RowBinary" "$OUT/rows.bin"
+    ch_insert "INSERT INTO $db.events ($COLUMNS_LIST) FORMAT Native" "$OUT/rows.bin"
     t1=$(date +%s.%N)
     rows=$(ch "SELECT count() FROM $db.events")
     printf '{"rows": %s, "seconds": %s, "bytes": %s}\n' "$rows" "$(awk "BEGIN {print $t1 - $t0}")" \
@@ -271,7 +272,7 @@ curl_insert() {
 # The baseline: the rows in the order the enricher produced them, as a client reading the
 # topic would insert them. For reference, the same rows already in the table's sorting order,
 # which ClickHouse inserts at about half the CPU (it skips sorting a sorted block).
-log "(b) curl: INSERT ... FORMAT RowBinary of the same rows over HTTP"
+log "(b) curl: INSERT ... FORMAT Native of the same rows over HTTP"
 curl_insert bench_cc "received_at_ms, batch_id, event_index" clickhouse_client.json
 curl_insert bench_cc_sorted "tenant, event_uid" clickhouse_client_sorted.json
 # The rows of (b) go, so their background merges do not take (d)'s cores.

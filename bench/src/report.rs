@@ -440,9 +440,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
                 "{} rows (enricher output of generated mobile batches: {} NormalizedBatch messages, {:.0} B/row of Avro) were put on a topic first; \
                  then the release sink (default batching: 100k rows / 64 MiB / 500 ms) consumed, decoded and inserted them. Its rate is taken \
                  between its first and last insert ({} rows in {:.2} s), so group join and startup are excluded. \
-                 Then the same rows were exported from ClickHouse as RowBinary ({:.0} MB), in the order the enricher produced them \
+                 Then the same rows were exported from ClickHouse in its Native format ({:.0} MB), the format clickhouse-client and the sink send, in the order the enricher produced them \
                  (`received_at_ms, batch_id, event_index`: as a client reading the topic would insert them), and inserted with \
-                 `curl --data-binary @rows.bin` with `INSERT INTO events (...) FORMAT RowBinary` into a database of its own with the same migrations applied \
+                 `curl --data-binary @rows.bin` with `INSERT INTO events (...) FORMAT Native` into a database of its own with the same migrations applied \
                  (tables and materialized views). That is the baseline. For reference, the same rows in the table's sorting order: \
                  ClickHouse skips sorting a block that is already sorted, and the sink sorts each insert so.\n",
                 f.rows, f.messages, f.bytes as f64 / f.rows.max(1) as f64, s.measured_rows, s.measured_s, c.bytes as f64 / 1e6
@@ -451,12 +451,12 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         let _ = writeln!(w, "| path | rows/s |\n|---|---|");
         let _ = writeln!(
             w,
-            "| sink (Kafka → Avro decode → RowBinary over HTTP) | {} |",
+            "| sink (Kafka → Avro decode → Native blocks over HTTP) | {} |",
             k(s.rows_per_s)
         );
         let _ = writeln!(
             w,
-            "| curl over HTTP, RowBinary file, same rows in production order (baseline) | {} ({} rows in {:.2} s) |",
+            "| curl over HTTP, Native file, same rows in production order (baseline) | {} ({} rows in {:.2} s) |",
             k(cr),
             c.rows,
             c.seconds

@@ -364,6 +364,21 @@ mod tests {
         let message = encoder.finish().unwrap();
         let err = decode::<NormalizedBatch>(&wrap("zstd", message)).unwrap_err();
         assert!(err.to_string().contains("more than"), "{err}");
+        // The same bomb stating its size in the frame header.
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+        let size = bomb.len() as u64 + 260 * zeros.len() as u64;
+        encoder.set_pledged_src_size(Some(size)).unwrap();
+        std::io::Write::write_all(&mut encoder, &bomb).unwrap();
+        for _ in 0..260 {
+            std::io::Write::write_all(&mut encoder, &zeros).unwrap();
+        }
+        let message = encoder.finish().unwrap();
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&message).ok(),
+            Some(Some(size))
+        );
+        let err = decode::<NormalizedBatch>(&wrap("zstd", message)).unwrap_err();
+        assert!(err.to_string().contains("more than"), "{err}");
 
         let err = decode::<NormalizedBatch>(&wrap("brotli", vec![1, 2])).unwrap_err();
         assert!(err.to_string().contains("brotli"), "{err}");

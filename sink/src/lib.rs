@@ -1,5 +1,5 @@
 //! Tributary's sink: consumes `events.normalized`, batches rows by count, bytes and time,
-//! bulk-loads them into ClickHouse (RowBinary), and commits Kafka offsets only after ClickHouse
+//! bulk-loads them into ClickHouse (Native blocks), and commits Kafka offsets only after ClickHouse
 //! accepted the insert. Redelivered events carry the same `event_uid`, which the tables and the
 //! documented queries collapse.
 
@@ -7,6 +7,7 @@ pub mod config;
 pub mod erasure;
 pub mod metrics;
 pub mod migrate;
+pub mod native;
 pub mod pipeline;
 pub mod retention;
 pub mod row;

@@ -236,6 +236,44 @@ pub fn decimal_mantissa(text: &str) -> Option<i128> {
     Some(if negative { -mantissa } else { mantissa })
 }
 
+/// An event with every optional field set: numbers at their extremes, text in several
+/// scripts (quotes and backslashes too), the largest decimal the column holds; `i` varies the
+/// text and numbers. Test data for the sink's encodings (the unit tests here and
+/// `tests/tests/columns.rs`), public so both build it the same way.
+pub fn every_field_set(i: usize) -> NormalizedEvent {
+    let mut fields = match serde_json::to_value(NormalizedEvent::default()).unwrap() {
+        serde_json::Value::Object(fields) => fields,
+        other => panic!("{other:?}"),
+    };
+    for (name, value) in fields.iter_mut() {
+        *value = match (name.as_str(), &*value) {
+            ("latitude", _) => serde_json::json!(-89.999_999),
+            ("longitude", _) => serde_json::json!(f64::MAX),
+            ("sent_at" | "duration_seconds", _) => serde_json::json!(i64::MIN + i as i64),
+            (
+                "gender"
+                | "age"
+                | "connection_type"
+                | "bluetooth_enabled"
+                | "ad_tracking_enabled"
+                | "ad_blocker",
+                _,
+            ) => serde_json::json!(i32::MAX),
+            ("revenue_amount", _) => {
+                serde_json::json!("-99999999999999999999999999999.999999999")
+            }
+            (_, serde_json::Value::Null | serde_json::Value::String(_)) => {
+                serde_json::json!(format!("{name} Ωμέγα 日本語 🦀 \" \\ {i}"))
+            }
+            (_, serde_json::Value::Array(_)) => serde_json::json!(["a", "ß", ""]),
+            (_, serde_json::Value::Number(_)) => serde_json::json!(i64::MAX - i as i64),
+            (_, other) => other.clone(),
+        };
+    }
+    fields.insert("event_index".into(), serde_json::json!(i32::MIN));
+    serde_json::from_value(serde_json::Value::Object(fields)).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,42 +321,6 @@ mod tests {
             unstorable.event, bad,
             "handed back whole for its dead letter"
         );
-    }
-
-    /// An event with every optional field set: numbers at their extremes, text in several
-    /// scripts, the largest decimal the column holds.
-    fn every_field_set(i: usize) -> NormalizedEvent {
-        let mut fields = match serde_json::to_value(NormalizedEvent::default()).unwrap() {
-            serde_json::Value::Object(fields) => fields,
-            other => panic!("{other:?}"),
-        };
-        for (name, value) in fields.iter_mut() {
-            *value = match (name.as_str(), &*value) {
-                ("latitude", _) => serde_json::json!(-89.999_999),
-                ("longitude", _) => serde_json::json!(f64::MAX),
-                ("sent_at" | "duration_seconds", _) => serde_json::json!(i64::MIN + i as i64),
-                (
-                    "gender"
-                    | "age"
-                    | "connection_type"
-                    | "bluetooth_enabled"
-                    | "ad_tracking_enabled"
-                    | "ad_blocker",
-                    _,
-                ) => serde_json::json!(i32::MAX),
-                ("revenue_amount", _) => {
-                    serde_json::json!("-99999999999999999999999999999.999999999")
-                }
-                (_, serde_json::Value::Null | serde_json::Value::String(_)) => {
-                    serde_json::json!(format!("{name} Ωμέγα 日本語 🦀 \" \\ {i}"))
-                }
-                (_, serde_json::Value::Array(_)) => serde_json::json!(["a", "ß", ""]),
-                (_, serde_json::Value::Number(_)) => serde_json::json!(i64::MAX - i as i64),
-                (_, other) => other.clone(),
-            };
-        }
-        fields.insert("event_index".into(), serde_json::json!(i32::MIN));
-        serde_json::from_value(serde_json::Value::Object(fields)).unwrap()
     }
 
     #[test]

@@ -1,13 +1,17 @@
-//! The ClickHouse side of the sink: one table's inserts (RowBinary through the `clickhouse`
-//! crate), each failure classified as transient (retry the same rows) or caused by the rows
-//! (bisect and dead-letter the culprit).
+//! The ClickHouse side of the sink: one table's inserts (Native blocks, `crate::native`, over
+//! the `clickhouse` crate's HTTP client), each failure classified as transient (retry the same
+//! rows) or caused by the rows (bisect and dead-letter the culprit).
 
+use crate::native;
 use crate::row::EventRow;
 
 /// Where rows go: one ClickHouse table.
 pub struct Store {
     client: clickhouse::Client,
-    table: String,
+    /// `INSERT INTO <table> (<every column>) FORMAT Native`.
+    insert_sql: String,
+    /// Held only while a block is written, never across an await.
+    writer: std::sync::Mutex<native::BlockWriter>,
 }
 
 /// A failed insert: worth retrying as is, or caused by the rows themselves.
@@ -36,10 +40,16 @@ const TRANSIENT_CODES: &[&str] = &[
 ];
 
 impl Store {
-    pub fn new(client: clickhouse::Client, table: impl Into<String>) -> Self {
+    pub fn new(client: clickhouse::Client, table: &str) -> Self {
+        let columns: Vec<&str> = native::columns()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        let insert_sql = format!("INSERT INTO {table} ({}) FORMAT Native", columns.join(", "));
         Store {
             client,
-            table: table.into(),
+            insert_sql,
+            writer: Default::default(),
         }
     }
 
@@ -65,13 +75,14 @@ impl Store {
             }
             _ => InsertError::Transient(e),
         };
-        let mut insert = self
-            .client
-            .insert::<EventRow>(&self.table)
-            .await
-            .map_err(classify)?;
-        for row in in_table_order(rows) {
-            insert.write(row).await.map_err(classify)?;
+        let mut insert = self.client.insert_formatted_with(&self.insert_sql);
+        for block in in_table_order(rows).chunks(native::ROWS_PER_BLOCK) {
+            let mut body = Vec::new();
+            self.writer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .write_block(block.iter().copied(), &mut body);
+            insert.send(body.into()).await.map_err(classify)?;
         }
         insert.end().await.map_err(classify)
     }
