@@ -72,21 +72,70 @@ fn the_fast_check_takes_the_common_shape_and_never_what_validate_refuses() {
             )),
             false,
         ),
+        // Numbers anywhere in the payload are checked, at any depth, of any size in range.
+        (
+            one(&format!(
+                r#"{{{base},"payload":{{"a":[1,{{"b":[-2.5e300,"x",true]}}],"n":123456789012345678901234567890}}}}"#
+            )),
+            true,
+        ),
+        (
+            one(&format!(
+                r#"{{{base},"payload":{{"a":[1,{{"b":[1e400]}}]}}}}"#
+            )),
+            false,
+        ),
+        (
+            one(&format!(r#"{{{base},"payload":{{"a":{{"b":-1e309}}}}}}"#)),
+            false,
+        ),
+        (one(&format!(r#"{{{base},"payload":"text"}}"#)), false),
+        (one(&format!(r#"{{{base},"payload":5}}"#)), false),
+        (
+            one(&format!(r#"{{{base},"payload":{{"a":1,"a":2}}}}"#)),
+            true,
+        ),
+        (
+            one(&format!(
+                r#"{{{base},"payload":{{"$serde_json::private::Number":"1"}}}}"#
+            )),
+            false,
+        ),
+        (
+            one(&format!(
+                r#"{{{base},"payload":{{"d":{}{}}}}}"#,
+                "[".repeat(120),
+                "]".repeat(120)
+            )),
+            true,
+        ),
         (r#"{"events":[]}"#.to_string(), false),
         (r#"{"events":[],"more":1}"#.to_string(), false),
         (format!("{} x", one(&format!("{{{base}}}"))), false),
     ];
+    let mut cases: Vec<(Vec<u8>, bool)> = cases
+        .into_iter()
+        .map(|(body, fast)| (body.into_bytes(), fast))
+        .collect();
+    // Not UTF-8 inside a string, and outside one.
+    let mut bad = one(&format!(r#"{{{base},"city":"Zürich"}}"#)).into_bytes();
+    let at = bad.windows(2).position(|w| w == "ü".as_bytes()).unwrap();
+    bad.splice(at..at + 2, [0xfc]);
+    cases.push((bad, false));
+    cases.push((b"{\"events\":[\xff]}".to_vec(), false));
     for (body, fast) in cases {
-        let counted = fast::count(body.as_bytes());
-        assert_eq!(counted.is_some(), fast, "{body}");
+        let shown = String::from_utf8_lossy(&body).into_owned();
+        let body = body.as_slice();
+        let counted = fast::count(body);
+        assert_eq!(counted.is_some(), fast, "{shown}");
         if let Some(n) = counted {
-            assert_eq!(parse(Format::Json, body.as_bytes()).map(|e| e.len()), Ok(n));
+            assert_eq!(parse(Format::Json, body).map(|e| e.len()), Ok(n));
         }
         // Either way the gateway's answer is validate's.
         assert_eq!(
-            check(Format::Json, body.as_bytes()),
-            parse(Format::Json, body.as_bytes()).map(|e| e.len()),
-            "{body}"
+            check(Format::Json, body),
+            parse(Format::Json, body).map(|e| e.len()),
+            "{shown}"
         );
     }
 }
