@@ -12,6 +12,9 @@
 //!   (serde straight to Avro, no `Value`): the proposed fix, measured.
 //! - `sink.decode`: `decode::<NormalizedBatch>` + `EventRow::from_event`, what the sink does
 //!   per message before the insert.
+//! - `sink.encode`: what the sink does per row at the insert: the rows of one message sorted
+//!   into the table's order, written as a Native block (`tributary_sink::native`) and
+//!   LZ4-compressed as the `clickhouse` crate sends it.
 //! - `proto.decode_value`: `apache_avro::from_avro_datum` alone (bytes -> `Value` tree): the
 //!   larger part of what `sink.decode` cost before it read the datum straight into the struct
 //!   (`serde_avro_fast`, bench/PROFILE.md "Sink decode without `Value`"); kept as the reference.
@@ -539,6 +542,22 @@ pub fn run(args: CpuArgs) -> anyhow::Result<()> {
                     black_box(apache_avro::from_avro_datum(schema, &mut datum, None).unwrap());
                 },
             ));
+        }
+        if wanted("sink.encode") {
+            let rows: Vec<Vec<tributary_sink::row::EventRow>> = normalized_payloads
+                .iter()
+                .map(|p| sink_rows_fast(p))
+                .collect();
+            let mut writer = tributary_sink::native::BlockWriter::default();
+            push(measure(family, "sink.encode", s, events_per_call, |i| {
+                let mut sorted: Vec<_> = rows[i % n].iter().collect();
+                sorted.sort_by(|a, b| (&a.tenant, &a.event_uid).cmp(&(&b.tenant, &b.event_uid)));
+                let mut block = Vec::new();
+                writer.write_block(sorted.into_iter(), &mut block);
+                black_box(clickhouse::insert_formatted::CompressedData::from_slice(
+                    &block,
+                ));
+            }));
         }
         if wanted("sink.decode") {
             push(measure(family, "sink.decode", s, events_per_call, |i| {

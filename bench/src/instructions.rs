@@ -41,7 +41,7 @@ pub struct InstructionsArgs {
     /// `family:stage` pairs to count.
     #[arg(
         long,
-        default_value = "mobile:gateway.accept,mobile:enricher.process,mobile:sink.decode,\
+        default_value = "mobile:gateway.accept,mobile:enricher.process,mobile:sink.decode,mobile:sink.encode,\
                          crm:gateway.accept,crm:enricher.process,crm:sink.decode,\
                          s2s:gateway.accept,s2s:enricher.process,s2s:sink.decode,\
                          activity:gateway.accept,activity:enricher.process,activity:sink.decode"

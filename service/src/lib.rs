@@ -28,7 +28,8 @@ pub use tikv_jemallocator;
 
 /// Make jemalloc the process's allocator. Each service binary invokes this once in `main.rs`:
 /// with glibc's malloc a third of the gateway's CPU went to `malloc`/`free` under load
-/// (bench/PROFILE.md, finding 2). Libraries, tests and the benchmark keep their own allocator.
+/// (bench/PROFILE.md, finding 2). Libraries and tests keep their own allocator; the benchmark
+/// counts allocations on top of jemalloc (`bench/src/alloc.rs`).
 #[macro_export]
 macro_rules! use_jemalloc {
     () => {
