@@ -4,8 +4,11 @@
 //! Amounts are `rust_decimal::Decimal`, never floats: `1.99` stays `1.99`, and totals summed
 //! downstream do not drift.
 
-use iso_currency::Currency;
 use rust_decimal::Decimal;
+
+/// The currency rule lives beside the S2S reading, so the gateway refuses what the enricher
+/// could not store (`tributary_wire::money`).
+pub use tributary_wire::money::{normalize_currency, CurrencyError};
 
 /// Exponents beyond this cannot give a value `Decimal` holds.
 const MAX_EXPONENT_DIGITS: i64 = 100;
@@ -13,45 +16,6 @@ const MAX_EXPONENT_DIGITS: i64 = 100;
 const MAX_SCALE: i64 = 28;
 /// Longer texts are not amounts.
 const MAX_AMOUNT_LEN: usize = 64;
-
-/// Why a currency code was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CurrencyError {
-    #[error("currency is empty")]
-    Empty,
-    #[error("{0:?} is not an ISO 4217 currency code")]
-    Unknown(String),
-    #[error("{0} is an ISO 4217 code that denotes no currency")]
-    NotACurrency(&'static str),
-}
-
-/// An ISO 4217 currency as its alphabetic code (`"usd"` -> `"USD"`).
-///
-/// Accepts the three-letter code in any case, or the three-digit numeric code (`"840"` ->
-/// `"USD"`): the S2S document describes `currency` as "the numeric code assigned to a
-/// currency by ISO 4217" while its examples send `"USD"`. Rejected: anything else (`"US"`,
-/// `"$"`, `"Rs"`, `"dollar"`), and `XXX` ("no currency") and `XTS` ("reserved for testing"),
-/// which are codes but not money a revenue event can be in. Superseded codes and precious
-/// metals (`XAU`) stay what they are.
-pub fn normalize_currency(raw: &str) -> Result<&'static str, CurrencyError> {
-    let text = raw.trim();
-    if text.is_empty() {
-        return Err(CurrencyError::Empty);
-    }
-    let currency = if text.len() == 3 && text.bytes().all(|b| b.is_ascii_digit()) {
-        text.parse::<u16>().ok().and_then(Currency::from_numeric)
-    } else if text.len() == 3 && text.bytes().all(|b| b.is_ascii_alphabetic()) {
-        Currency::from_code(&text.to_ascii_uppercase())
-    } else {
-        None
-    };
-    match currency {
-        Some(Currency::XXX) => Err(CurrencyError::NotACurrency("XXX")),
-        Some(Currency::XTS) => Err(CurrencyError::NotACurrency("XTS")),
-        Some(currency) => Ok(currency.code()),
-        None => Err(CurrencyError::Unknown(text.chars().take(16).collect())),
-    }
-}
 
 /// Why an amount was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -160,40 +124,6 @@ mod tests {
 
     fn dec(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
-    }
-
-    #[test]
-    fn currencies() {
-        let cases: &[(&str, Result<&str, CurrencyError>)] = &[
-            ("USD", Ok("USD")),
-            ("usd", Ok("USD")),
-            (" Usd ", Ok("USD")),
-            ("INR", Ok("INR")),
-            ("eur", Ok("EUR")),
-            ("JPY", Ok("JPY")),
-            ("840", Ok("USD")),
-            ("356", Ok("INR")),
-            ("978", Ok("EUR")),
-            ("XAU", Ok("XAU")),
-            ("", Err(CurrencyError::Empty)),
-            ("  ", Err(CurrencyError::Empty)),
-            ("US", Err(CurrencyError::Unknown("US".into()))),
-            ("USDT", Err(CurrencyError::Unknown("USDT".into()))),
-            ("ABC", Err(CurrencyError::Unknown("ABC".into()))),
-            ("$", Err(CurrencyError::Unknown("$".into()))),
-            ("Rs", Err(CurrencyError::Unknown("Rs".into()))),
-            ("₹", Err(CurrencyError::Unknown("₹".into()))),
-            ("84", Err(CurrencyError::Unknown("84".into()))),
-            ("000", Err(CurrencyError::Unknown("000".into()))),
-            ("dollar", Err(CurrencyError::Unknown("dollar".into()))),
-            ("XXX", Err(CurrencyError::NotACurrency("XXX"))),
-            ("xxx", Err(CurrencyError::NotACurrency("XXX"))),
-            ("999", Err(CurrencyError::NotACurrency("XXX"))),
-            ("XTS", Err(CurrencyError::NotACurrency("XTS"))),
-        ];
-        for (raw, want) in cases {
-            assert_eq!(&normalize_currency(raw), want, "input {raw:?}");
-        }
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod activity;
 pub mod crm;
 pub mod fields;
 pub mod mobile_batch;
+pub mod money;
 pub mod s2s;
 pub mod time;
 

@@ -46,7 +46,9 @@
 //!   table's wording, its example being `"USD"`); `total` required, >= 0, a JSON number or a
 //!   numeric string, kept as exact plain decimal text (`1.99` stays `"1.99"`, `"10.990"` stays
 //!   `"10.990"`, leading zeros of the integer part dropped, an exponent expanded: `1e-7` ->
-//!   `"0.0000001"`; a sign, `.5` and `5.` are refused).
+//!   `"0.0000001"`; a sign, `.5` and `5.` are refused). The gateway refuses more
+//!   ([`check_storable`]): a code that names no currency, and a `total` beyond what
+//!   `revenue_amount` Decimal(38, 9) stores exactly.
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -270,6 +272,55 @@ pub fn parse(method: Method, batch: bool, body: &[u8]) -> Result<Vec<S2sEvent>, 
     }
     let document = crate::parse_json(body).map_err(S2sError::BadJson)?;
     validate(method, batch, &document)
+}
+
+/// `total`'s decimal places, trailing zeros aside: the scale of `revenue_amount`
+/// Decimal(38, 9).
+const MAX_TOTAL_DECIMALS: usize = 9;
+/// `total`'s digits before the point: with 9 after, 28 digits in all, which the enricher's
+/// exact decimal (`rust_decimal`, 96 bits) holds.
+const MAX_TOTAL_INTEGER_DIGITS: usize = 19;
+
+/// What the gateway refuses beyond [`parse`]: a `currency` that names no ISO 4217 currency
+/// (`ABC`, `XXX`, `XTS`; `crate::money::normalize_currency`), or a `total` that
+/// `revenue_amount` Decimal(38, 9) and the enricher's exact decimal cannot hold: more than 9
+/// decimal places (trailing zeros aside), or 10^19 and above. The enricher refuses such an
+/// event alone and dead-letters it; answering 400 instead means that no accepted request
+/// loses an event later. [`parse`] stays as lenient as before, so a record an older gateway
+/// accepted still splits event by event. `batch`: whether `events` came from a `...Batch`
+/// endpoint (the error then names the item).
+pub fn check_storable(events: &[S2sEvent], batch: bool) -> Result<(), S2sError> {
+    for (i, event) in events.iter().enumerate() {
+        let index = batch.then_some(i);
+        if let Some(code) = &event.currency {
+            if let Err(error) = crate::money::normalize_currency(code) {
+                return Err(bad_request(
+                    index,
+                    Some("currency"),
+                    format!("must be the ISO 4217 code of a currency such as USD: {error}"),
+                ));
+            }
+        }
+        if let Some(total) = &event.total {
+            // `total` is plain decimal text here (`plain_decimal`).
+            let (int, frac) = total.split_once('.').unwrap_or((total, ""));
+            if frac.trim_end_matches('0').len() > MAX_TOTAL_DECIMALS {
+                return Err(bad_request(
+                    index,
+                    Some("total"),
+                    format!("must have at most {MAX_TOTAL_DECIMALS} decimal places"),
+                ));
+            }
+            if int.trim_start_matches('0').len() > MAX_TOTAL_INTEGER_DIGITS {
+                return Err(bad_request(
+                    index,
+                    Some("total"),
+                    format!("must be below 10^{MAX_TOTAL_INTEGER_DIGITS}"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Validate an already parsed body (see [`parse`]).

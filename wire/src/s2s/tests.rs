@@ -538,3 +538,51 @@ fn the_documents_revenue_batch_example_lacks_the_required_event_timestamp() {
     assert_eq!(events[1].currency.as_deref(), Some("USD"));
     assert_eq!(events[1].id_transaction.as_deref(), Some("order2"));
 }
+
+#[test]
+fn the_gateway_refuses_revenue_the_tables_cannot_hold() {
+    let storable = |field: &str, value: Value| {
+        let item = with(Method::CustomRevenue, field, &value);
+        let events = validate(Method::CustomRevenue, false, &item).expect("parse takes it");
+        check_storable(&events, false)
+    };
+    for (field, value) in [
+        ("currency", s("usd")),
+        ("currency", s("XAU")),
+        ("total", s("9999999999999999999.999999999")),
+        ("total", s("0.10000000000")),
+        ("total", json!(1e18)),
+        ("total", s("0007.5")),
+    ] {
+        assert_eq!(storable(field, value.clone()), Ok(()), "{field} {value}");
+    }
+    for (field, value) in [
+        ("currency", s("ABC")),
+        ("currency", s("xxx")),
+        ("currency", s("XTS")),
+        ("total", s("0.0000000001")),
+        ("total", json!(0.1234567891)),
+        ("total", s("1e-10")),
+        ("total", s("10000000000000000000")),
+        ("total", s("1e19")),
+        ("total", s("99999999999999999999999999999.999999999")),
+    ] {
+        match storable(field, value.clone()) {
+            Err(S2sError::BadRequest(invalid)) => {
+                assert_eq!(invalid.field, Some(field), "{value}");
+                assert_eq!(invalid.index, None);
+            }
+            other => panic!("{field} {value}: {other:?}"),
+        }
+    }
+    // In a batch the error names the item.
+    let items = json!([
+        {"customUserId": "1", "eventTimestamp": 1, "idTransaction": "a", "currency": "USD", "total": 1},
+        {"customUserId": "1", "eventTimestamp": 1, "idTransaction": "b", "currency": "ABC", "total": 1}
+    ]);
+    let events = validate(Method::CustomRevenue, true, &items).unwrap();
+    match check_storable(&events, true) {
+        Err(S2sError::BadRequest(invalid)) => assert_eq!(invalid.index, Some(1)),
+        other => panic!("{other:?}"),
+    }
+}

@@ -45,7 +45,7 @@ use std::collections::HashMap;
 
 use hyper::header::{HeaderMap, AUTHORIZATION};
 use hyper::StatusCode;
-use tributary_wire::s2s::{Method, S2s, S2sError, API_VERSION};
+use tributary_wire::s2s::{self, Method, S2s, S2sError, API_VERSION};
 use tributary_wire::WireFormat;
 
 use super::TransportError;
@@ -187,7 +187,9 @@ pub fn accept(
         id_app,
         tenant,
     } = check_request(ctx, req)?;
-    let events = S2s::parse((method, batch), body).map_err(|error| {
+    let events = S2s::parse((method, batch), body)
+        .and_then(|events| s2s::check_storable(&events, batch).map(|()| events))
+        .map_err(|error| {
         // The reason may quote the client's value (PII): log where, never what.
         let (item, field) = match &error {
             S2sError::BadRequest(invalid) => (invalid.index, invalid.field),

@@ -34,6 +34,10 @@ fn accept_checks_in_order_and_answers_the_documents_errors() {
     const VERSION: &str = r#"{"error":"Bad api version"}"#;
     const NOT_FOUND: &str = r#"{"error":"Method not found"}"#;
     const NOT_ALLOWED: &str = r#"{"error":"Method Not Allowed"}"#;
+    const REVENUE: &str = r#"{"customUserId":"1","eventTimestamp":1,"idTransaction":"t","currency":"USD","total":19.99}"#;
+    let unknown_currency = REVENUE.replace("USD", "ABC");
+    let too_precise = REVENUE.replace("19.99", "0.0000000001");
+    let too_large = REVENUE.replace("19.99", "99999999999999999999999999999.999999999");
     #[rustfmt::skip]
     let cases: Vec<AcceptCase> = vec![
         (Http::POST, path, id, vec![TOKEN], ok, 200, OK),
@@ -81,6 +85,11 @@ fn accept_checks_in_order_and_answers_the_documents_errors() {
         (Http::POST, path, id, vec![TOKEN], r#"{"customUserId": "1"}"#, 400, BAD),
         (Http::POST, "/v1/customEventBatch/", id, vec![TOKEN], ok, 400, BAD),
         (Http::POST, "/v1/customRevenueBatch/", id, vec![TOKEN], DOC_CUSTOM_REVENUE_BATCH, 400, BAD),
+        // 9. what the tables could not store: refused, never accepted and dead-lettered later
+        (Http::POST, "/v1/customRevenue/", id, vec![TOKEN], REVENUE, 200, OK),
+        (Http::POST, "/v1/customRevenue/", id, vec![TOKEN], &unknown_currency, 400, BAD),
+        (Http::POST, "/v1/customRevenue/", id, vec![TOKEN], &too_precise, 400, BAD),
+        (Http::POST, "/v1/customRevenue/", id, vec![TOKEN], &too_large, 400, BAD),
     ];
     for (http, path, query, auth, body, status, want) in cases {
         let label = format!("{http} {path} {query:?} {auth:?} {body:?}");
