@@ -550,8 +550,7 @@ pub fn run(args: CpuArgs) -> anyhow::Result<()> {
                 .collect();
             let mut writer = tributary_sink::native::BlockWriter::default();
             push(measure(family, "sink.encode", s, events_per_call, |i| {
-                let mut sorted: Vec<_> = rows[i % n].iter().collect();
-                sorted.sort_by(|a, b| (&a.tenant, &a.event_uid).cmp(&(&b.tenant, &b.event_uid)));
+                let sorted = tributary_sink::store::in_table_order(&rows[i % n]);
                 let mut block = Vec::new();
                 writer.write_block(sorted.into_iter(), &mut block);
                 black_box(clickhouse::insert_formatted::CompressedData::from_slice(

@@ -90,7 +90,7 @@ impl Store {
 
 /// `rows` in the `events` table's sorting key order, `(tenant, event_uid)` compared byte by
 /// byte as ClickHouse compares `String`s; rows with equal keys keep their order.
-fn in_table_order(rows: &[EventRow]) -> Vec<&EventRow> {
+pub fn in_table_order(rows: &[EventRow]) -> Vec<&EventRow> {
     let mut sorted: Vec<&EventRow> = rows.iter().collect();
     sorted.sort_by(|a, b| (&a.tenant, &a.event_uid).cmp(&(&b.tenant, &b.event_uid)));
     sorted
