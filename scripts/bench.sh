@@ -7,6 +7,8 @@
 #   scripts/bench.sh --only a,d    only these phases (c a b d h e g; f comes with a, b and d)
 #   TRIBUTARY_BENCH_SERVICE_ENV="LD_PRELOAD=..." scripts/bench.sh   extra environment for the
 #                              three services, e.g. to try another allocator without a rebuild
+#   TRIBUTARY_BENCH_EXTRA_CONFIG=file.toml scripts/bench.sh   TOML appended to the services'
+#                              config, e.g. a [kafka.properties] table to try librdkafka settings
 #
 # It starts its own broker and ClickHouse (ports 28092 / 28123 / 29000, data in
 # .data/bench-stack, wiped first) and the three release services on ports apart from
@@ -33,7 +35,7 @@ while [ $# -gt 0 ]; do
         --quick) QUICK=1 ;;
         --keep) KEEP=1 ;;
         --only) ONLY=${2:?--only needs phases, e.g. a,d}; shift ;;
-        -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -195,6 +197,9 @@ key = "bench-calm-key"
 [gateway.rate_limits.tenants.flood]
 events_per_second = $FLOOD_LIMIT
 EOF
+if [ -n "${TRIBUTARY_BENCH_EXTRA_CONFIG:-}" ]; then
+    cat "$TRIBUTARY_BENCH_EXTRA_CONFIG" >>"$OUT/bench.toml"
+fi
 
 # (c) In-process stage costs, before anything else runs.
 if want c; then

@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 
 #[global_allocator]
 static GLOBAL: alloc::Counting = alloc::Counting;
+tributary_service::jemalloc_options!();
 
 #[derive(Parser)]
 #[command(name = "tributary-bench", version, about)]

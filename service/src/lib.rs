@@ -30,10 +30,36 @@ pub use tikv_jemallocator;
 /// with glibc's malloc a third of the gateway's CPU went to `malloc`/`free` under load
 /// (bench/PROFILE.md, finding 2). Libraries and tests keep their own allocator; the benchmark
 /// counts allocations on top of jemalloc (`bench/src/alloc.rs`).
+///
+/// It also sets jemalloc's options ([`jemalloc_options!`]).
 #[macro_export]
 macro_rules! use_jemalloc {
     () => {
         #[global_allocator]
         static GLOBAL: $crate::tikv_jemallocator::Jemalloc = $crate::tikv_jemallocator::Jemalloc;
+        $crate::jemalloc_options!();
+    };
+}
+
+/// jemalloc's options for the process, read once at its first allocation (jemalloc's
+/// `malloc_conf`; the `_RJEM_MALLOC_CONF` environment variable still overrides them):
+///
+/// - `oversize_threshold:1073741824`: jemalloc gives allocations of 8 MiB and more (its
+///   default threshold) to an arena that returns their pages to the kernel as soon as they
+///   are freed. The sink's batch of rows (~1.7 KB a row, up to `sink.batch.max_rows`) and an
+///   insert's Native block (8,192 rows) are that large and are made again for every insert,
+///   so each one faulted in fresh zeroed pages: 21k page faults a second in the sink at 20k
+///   events/s (bench phase (d), `perf stat -e page-faults`). Up to 1 GiB they now come from
+///   the ordinary arenas, whose freed pages are reused and only returned after
+///   `dirty_decay_ms` (10 s) unused. bench/PROFILE.md, "Page faults".
+///
+/// Invoked by [`use_jemalloc!`]; the benchmark, which wraps jemalloc in a counting allocator,
+/// invokes it too so that its figures are the services' (`bench/src/alloc.rs`).
+#[macro_export]
+macro_rules! jemalloc_options {
+    () => {
+        #[allow(non_upper_case_globals)]
+        #[export_name = "_rjem_malloc_conf"]
+        static malloc_conf: &[u8; 30] = b"oversize_threshold:1073741824\0";
     };
 }

@@ -80,6 +80,17 @@ struct Inserted {
     /// False when shutdown interrupted the insert: nothing of it may be committed, nor
     /// anything read after it.
     stored: bool,
+    /// The buffer's row vector, emptied, for a later buffer to fill: a new one of the same
+    /// size every insert faulted in fresh pages (`jemalloc_options!` in service/).
+    spare_rows: Vec<EventRow>,
+}
+
+/// Keep whichever of `spare` and `rows` has room for more rows, emptied.
+fn keep_largest(spare: &mut Vec<EventRow>, mut rows: Vec<EventRow>) {
+    if rows.capacity() > spare.capacity() {
+        rows.clear();
+        *spare = rows;
+    }
 }
 
 /// The task that inserts buffers, one at a time, in the order they were read.
@@ -96,10 +107,11 @@ struct Inserter {
 impl Inserter {
     async fn run(self, mut batches: mpsc::Receiver<Buffer>, reports: mpsc::Sender<Inserted>) {
         while let Some(batch) = batches.recv().await {
-            let stored = self.store_batch(batch.rows, batch.bytes).await;
+            let (stored, spare_rows) = self.store_batch(batch.rows, batch.bytes).await;
             let report = Inserted {
                 next_offsets: batch.next_offsets,
                 stored,
+                spare_rows,
             };
             if reports.send(report).await.is_err() {
                 return;
@@ -108,35 +120,39 @@ impl Inserter {
     }
 
     /// Insert one buffer's rows (retrying until ClickHouse takes them or shutdown). Returns
-    /// false when shutdown interrupted it.
-    async fn store_batch(&self, rows: Vec<EventRow>, bytes: usize) -> bool {
+    /// false when shutdown interrupted it, and the emptied row vector for reuse.
+    async fn store_batch(&self, rows: Vec<EventRow>, bytes: usize) -> (bool, Vec<EventRow>) {
         if rows.is_empty() {
-            return true;
+            return (true, rows);
         }
         // Gateway receive time of each row, for the freshness histogram.
         let received_at: Vec<i64> = rows.iter().map(|row| row.received_at_ms).collect();
         let started = Instant::now();
         let count = rows.len();
-        if !self.insert_all(rows).await {
-            return false;
+        let (stored, spare_rows) = self.insert_all(rows).await;
+        if !stored {
+            return (false, spare_rows);
         }
         metrics::inserted(count, bytes, started.elapsed().as_secs_f64());
         let stored_at = tributary_service::now_ms();
         for received_at in received_at {
             metrics::freshness((stored_at - received_at).max(0) as f64 / 1000.0);
         }
-        true
+        (true, spare_rows)
     }
 
     /// Insert `rows`; rows ClickHouse rejects are isolated by bisection and dead-lettered.
-    async fn insert_all(&self, rows: Vec<EventRow>) -> bool {
+    /// Returns false when shutdown interrupted it, and the largest row vector it emptied.
+    async fn insert_all(&self, rows: Vec<EventRow>) -> (bool, Vec<EventRow>) {
+        let mut spare = Vec::new();
         let mut queue = vec![rows];
         while let Some(rows) = queue.pop() {
             if rows.is_empty() {
+                keep_largest(&mut spare, rows);
                 continue;
             }
             match self.insert_with_retry(&rows).await {
-                Some(Ok(())) => {}
+                Some(Ok(())) => keep_largest(&mut spare, rows),
                 Some(Err(error)) if rows.len() == 1 => {
                     let row = &rows[0];
                     let original = serde_json::to_vec(&serde_json::json!({
@@ -162,10 +178,10 @@ impl Inserter {
                     queue.push(tail);
                     queue.push(rows);
                 }
-                None => return false,
+                None => return (false, spare),
             }
         }
-        true
+        (true, spare)
     }
 
     /// One insert, retried while the failure is transient. `None` when shutdown interrupted.
@@ -215,6 +231,8 @@ struct Sink {
     paused: bool,
     /// An insert was interrupted: commit nothing more, so its rows are read again.
     interrupted: bool,
+    /// An inserted buffer's emptied row vector, for the next buffer.
+    spare_rows: Vec<EventRow>,
 }
 
 impl Sink {
@@ -286,8 +304,13 @@ impl Sink {
         }
         // The next buffer starts with room for as many rows as this one held: growing a
         // vector of ~1.7 KB rows by doubling copies it whole at each step (copies and page
-        // faults in perf of the sink under a backlog, bench phase (b)).
-        let rows = Vec::with_capacity(self.buffer.rows.len());
+        // faults in perf of the sink under a backlog, bench phase (b)). It reuses the vector
+        // of the last inserted buffer, whose pages are already mapped.
+        let wanted = self.buffer.rows.len();
+        let mut rows = std::mem::take(&mut self.spare_rows);
+        if rows.capacity() < wanted {
+            rows = Vec::with_capacity(wanted);
+        }
         let batch = std::mem::replace(
             &mut self.buffer,
             Buffer {
@@ -314,6 +337,7 @@ impl Sink {
     /// The inserter finished a buffer: commit its offsets, resume reading, hand off the next.
     async fn finished(&mut self, report: Inserted) -> anyhow::Result<()> {
         self.in_flight = false;
+        self.spare_rows = report.spare_rows;
         if !report.stored {
             self.interrupted = true;
         }
@@ -439,6 +463,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
         in_flight: false,
         paused: false,
         interrupted: false,
+        spare_rows: Vec::new(),
     };
     loop {
         let deadline = sink.deadline();
@@ -502,5 +527,34 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
             tracing::warn!("shutdown drain timed out; uncommitted rows will be read again");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_largest_emptied_row_vector_is_kept_for_the_next_buffer() {
+        let rows = |n: usize| -> Vec<EventRow> {
+            (0..n)
+                .map(|i| {
+                    EventRow::from_event(tributary_schemas::NormalizedEvent {
+                        event_uid: i.to_string(),
+                        ..Default::default()
+                    })
+                    .unwrap()
+                })
+                .collect()
+        };
+        let mut spare = Vec::new();
+        keep_largest(&mut spare, rows(8));
+        assert!(spare.is_empty());
+        assert!(spare.capacity() >= 8);
+        // A bisected half is smaller: the whole buffer's vector stays.
+        keep_largest(&mut spare, rows(3));
+        assert!(spare.capacity() >= 8);
+        keep_largest(&mut spare, rows(20));
+        assert!(spare.is_empty() && spare.capacity() >= 20);
     }
 }
