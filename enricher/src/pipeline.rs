@@ -12,6 +12,7 @@ use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use tributary_schemas::{NormalizedBatch, RawBatch};
 use tributary_service::admin::{self, Readiness};
+use tributary_service::balance::PartitionBalancer;
 use tributary_service::dead_letter::{DeadLetter, DeadLetterWriter};
 use tributary_service::kafka::RenewingProducer;
 use tributary_service::watchdog::{Health, Watchdog};
@@ -138,17 +139,31 @@ pub fn process(
 }
 
 /// Produce every output, retrying each until the broker acknowledges it. Returns false only
-/// when shutdown interrupted the retries (the message is then not committed).
-async fn deliver(producer: RenewingProducer, outputs: Vec<Output>, shutdown: Shutdown) -> bool {
+/// when shutdown interrupted the retries (the message is then not committed). Records for
+/// `balancer`'s topic (the normalized one) go to its least loaded partition; dead letters by
+/// key.
+async fn deliver(
+    producer: RenewingProducer,
+    balancer: PartitionBalancer,
+    outputs: Vec<Output>,
+    shutdown: Shutdown,
+) -> bool {
     let sends = outputs.into_iter().map(|output| {
         let producer = producer.clone();
+        let balancer = balancer.clone();
         let shutdown = shutdown.clone();
         async move {
             let mut backoff = Duration::from_millis(100);
             loop {
-                let record = FutureRecord::to(&output.topic)
+                let claim = (output.topic == balancer.topic())
+                    .then(|| balancer.claim())
+                    .flatten();
+                let mut record = FutureRecord::to(&output.topic)
                     .key(output.key.as_str())
                     .payload(output.payload.as_slice());
+                if let Some(claim) = &claim {
+                    record = record.partition(claim.partition);
+                }
                 let client = producer.current();
                 match client.send(record, Duration::from_secs(5)).await {
                     Ok(_) => {
@@ -236,6 +251,12 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
     );
     metrics::init();
     let producer = kafka::RenewingProducer::new(&config.kafka, kafka::RENEW_AFTER)?;
+    let balancer = PartitionBalancer::new(&config.kafka.topics.normalized);
+    tokio::spawn(
+        balancer
+            .clone()
+            .keep_partitions_current(producer.clone(), shutdown.clone()),
+    );
     let ctx = NormalizeContext::from_config(&config.enricher)?;
     tracing::info!(%admin, group = %config.enricher.group, %topic, "enricher running");
     readiness.set(true);
@@ -269,7 +290,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
                 let (partition, offset) = (message.partition(), message.offset());
                 metrics::consumed(partition);
                 let outputs = process(&config, &ctx, partition, offset, message.payload());
-                let delivery = deliver(producer.clone(), outputs, shutdown.clone());
+                let delivery = deliver(producer.clone(), balancer.clone(), outputs, shutdown.clone());
                 in_flight.push_back(async move { (partition, offset, delivery.await) });
             }
         }

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tributary_service::admin::{self, Readiness};
+use tributary_service::balance::PartitionBalancer;
 use tributary_service::{kafka, Shutdown};
 
 pub use config::Config;
@@ -74,6 +75,12 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> a
     let producer = kafka::RenewingProducer::new(&kafka_config, kafka::RENEW_AFTER)?;
     let readiness = Readiness::default();
     spawn_readiness_probe(producer.clone(), readiness.clone(), shutdown.clone());
+    let balancer = PartitionBalancer::new(&config.kafka.topics.raw);
+    tokio::spawn(
+        balancer
+            .clone()
+            .keep_partitions_current(producer.clone(), shutdown.clone()),
+    );
     let rejections = rejections::Rejections::default();
     let admin = admin::spawn_with_routes(
         config.gateway.admin_listen,
@@ -90,11 +97,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> a
         rate_limits: rate_limit::RateLimits::new(&config.gateway.rate_limits),
         config: config.gateway.clone(),
         credentials,
-        publisher: Arc::new(publish::KafkaPublisher::new(
-            producer,
-            config.kafka.topics.raw.clone(),
-            timeout,
-        )),
+        publisher: Arc::new(publish::KafkaPublisher::new(producer, balancer, timeout)),
         search: Some(search),
         rejections,
         before_kafka,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use rdkafka::producer::{FutureRecord, Producer};
 use tributary_schemas::RawBatch;
+use tributary_service::balance::PartitionBalancer;
 use tributary_service::kafka::RenewingProducer;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,20 +27,23 @@ pub trait Publisher: Send + Sync {
     fn flush(&self, timeout: Duration);
 }
 
-/// Publishes each batch as one Avro record on the raw topic.
+/// Publishes each batch as one Avro record on the raw topic, keyed by its batch id, on the
+/// partition with the fewest records awaiting acknowledgement ([`PartitionBalancer`]).
 pub struct KafkaPublisher {
     producer: RenewingProducer,
-    topic: String,
+    /// Knows the raw topic's name and partitions.
+    balancer: PartitionBalancer,
     timeout: Duration,
 }
 
 impl KafkaPublisher {
     /// `producer` is replaced by a new client when it is broken for good (fatal error, or
-    /// every send failing for [`tributary_service::kafka::RENEW_AFTER`]).
-    pub fn new(producer: RenewingProducer, topic: String, timeout: Duration) -> Self {
+    /// every send failing for [`tributary_service::kafka::RENEW_AFTER`]). `balancer` is for
+    /// the raw topic.
+    pub fn new(producer: RenewingProducer, balancer: PartitionBalancer, timeout: Duration) -> Self {
         KafkaPublisher {
             producer,
-            topic,
+            balancer,
             timeout,
         }
     }
@@ -49,9 +53,13 @@ impl Publisher for KafkaPublisher {
     fn publish(&self, batch: RawBatch) -> BoxFuture<'_, Result<(), PublishError>> {
         Box::pin(async move {
             let payload = tributary_schemas::encode(&batch)?;
-            let record = FutureRecord::<str, [u8]>::to(&self.topic)
+            let claim = self.balancer.claim();
+            let mut record = FutureRecord::<str, [u8]>::to(self.balancer.topic())
                 .key(batch.batch_id.as_str())
                 .payload(&payload);
+            if let Some(claim) = &claim {
+                record = record.partition(claim.partition);
+            }
             let client = self.producer.current();
             let send = client.send(record, self.timeout);
             match tokio::time::timeout(self.timeout + Duration::from_secs(1), send).await {

@@ -2,6 +2,7 @@
 //! (`/metrics`, `/healthz`, `/readyz`), tracing, and shutdown on SIGTERM/SIGINT.
 
 pub mod admin;
+pub mod balance;
 pub mod config;
 pub mod dead_letter;
 pub mod kafka;

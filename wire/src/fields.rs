@@ -30,9 +30,7 @@ pub fn integer(value: Option<&Value>) -> Result<Option<i64>, FieldProblem> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => Ok(Some(i)),
-            _ if is_integer_text(&n.to_string()) => {
-                Err(format!("is out of range (at most 19 digits), got {n}"))
-            }
+            _ if is_integer_text(&n.to_string()) => Err(out_of_range(n)),
             (_, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
             _ => Err("must be an integer".into()),
         },
@@ -41,12 +39,21 @@ pub fn integer(value: Option<&Value>) -> Result<Option<i64>, FieldProblem> {
             if t.is_empty() {
                 return Err("must be an integer".into());
             }
-            t.parse::<i64>()
-                .map(Some)
-                .map_err(|_| format!("must be an integer, got {s:?}"))
+            t.parse::<i64>().map(Some).map_err(|_| {
+                if is_integer_text(t) {
+                    out_of_range(t)
+                } else {
+                    format!("must be an integer, got {s:?}")
+                }
+            })
         }
         Some(_) => Err("must be an integer".into()),
     }
+}
+
+/// The problem of an integer beyond `i64`, naming the range (a 19-digit value can be out of it).
+fn out_of_range(n: impl std::fmt::Display) -> FieldProblem {
+    format!("is out of range ({} to {}), got {n}", i64::MIN, i64::MAX)
 }
 
 /// `-?[0-9]+`: the text of a JSON integer, however long.
@@ -157,5 +164,27 @@ mod tests {
             Some("10.990".into())
         );
         assert!(object(Some(&json!("x"))).is_err());
+    }
+
+    #[test]
+    fn an_integer_beyond_i64_is_out_of_range_whatever_its_digit_count() {
+        let range = "is out of range (-9223372036854775808 to 9223372036854775807)";
+        for value in [
+            json!(9223372036854775808u64),
+            json!("9223372036854775808"),
+            json!("-9223372036854775809"),
+            json!("123456789012345678901234567890"),
+        ] {
+            let problem = integer(Some(&value)).unwrap_err();
+            assert!(problem.starts_with(range), "{value}: {problem}");
+        }
+        assert_eq!(
+            integer(Some(&json!("9223372036854775807"))).unwrap(),
+            Some(i64::MAX)
+        );
+        assert_eq!(
+            integer(Some(&json!("12x"))).unwrap_err(),
+            "must be an integer, got \"12x\""
+        );
     }
 }
