@@ -171,6 +171,8 @@ async fn deliver(
                         return true;
                     }
                     Err((error, _)) => {
+                        // Nothing of it is at the broker while it waits to retry.
+                        drop(claim);
                         producer.failed(&client, &error);
                         tracing::warn!(%error, topic = %output.topic, "produce failed; retrying");
                         tokio::select! {
@@ -290,7 +292,8 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
                 let (partition, offset) = (message.partition(), message.offset());
                 metrics::consumed(partition);
                 let outputs = process(&config, &ctx, partition, offset, message.payload());
-                let delivery = deliver(producer.clone(), balancer.clone(), outputs, shutdown.clone());
+                let delivery =
+                    deliver(producer.clone(), balancer.clone(), outputs, shutdown.clone());
                 in_flight.push_back(async move { (partition, offset, delivery.await) });
             }
         }

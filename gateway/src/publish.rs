@@ -53,6 +53,8 @@ impl Publisher for KafkaPublisher {
     fn publish(&self, batch: RawBatch) -> BoxFuture<'_, Result<(), PublishError>> {
         Box::pin(async move {
             let payload = tributary_schemas::encode(&batch)?;
+            // Held until the send ends. A client that hangs up drops it early, while the
+            // record may still wait in the producer: that partition then counts one too few.
             let claim = self.balancer.claim();
             let mut record = FutureRecord::<str, [u8]>::to(self.balancer.topic())
                 .key(batch.batch_id.as_str())

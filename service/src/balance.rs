@@ -8,8 +8,8 @@
 //! unevenly: at 20k events/s (200 records a second over 4 partitions, answers in tens of
 //! milliseconds) some partition often had five in flight, and the gateway's and the enricher's
 //! broker threads each burned 0.05–0.08 of a core that way (bench/PROFILE.md, "the producers'
-//! busy wait"). Spreading records by what each partition has outstanding keeps them below five
-//! until the whole topic has about twenty in flight.
+//! busy wait"). Spreading records by what each partition has outstanding keeps every partition
+//! below five until the topic has about five per partition in flight.
 //!
 //! Keys stay on the records (batch ids; nothing relies on a batch's partition: every record
 //! stands alone and rows are deduplicated by `event_uid`). While the partition count is not
@@ -102,7 +102,11 @@ impl PartitionBalancer {
     }
 
     /// Keep the partition count current: read it from the broker now and every
-    /// [`REFRESH_EVERY`] until `shutdown`. A failed read keeps the last count.
+    /// [`REFRESH_EVERY`] until `shutdown`. A topic the broker does not have counts 0 (by key);
+    /// a failed read, or a topic the broker reports an error for, keeps the last count.
+    ///
+    /// It asks for every topic's metadata, as the readiness probe does: asking for one topic
+    /// by name lets librdkafka create it (`allow.auto.create.topics`) before it is provisioned.
     pub async fn keep_partitions_current(self, producer: RenewingProducer, shutdown: Shutdown) {
         loop {
             let client = producer.current();
@@ -111,21 +115,22 @@ impl PartitionBalancer {
                 use rdkafka::producer::Producer;
                 let metadata = client
                     .client()
-                    .fetch_metadata(Some(&topic), Duration::from_secs(5))?;
+                    .fetch_metadata(None, Duration::from_secs(5))?;
                 Ok::<_, rdkafka::error::KafkaError>(
-                    metadata
-                        .topics()
-                        .iter()
-                        .find(|t| t.name() == topic && t.error().is_none())
-                        .map_or(0, |t| t.partitions().len()),
+                    match metadata.topics().iter().find(|t| t.name() == topic) {
+                        None => Some(0),
+                        Some(t) if t.error().is_none() => Some(t.partitions().len()),
+                        Some(_) => None,
+                    },
                 )
             })
             .await;
             match read {
-                Ok(Ok(count)) => self.set_partitions(count),
-                Ok(Err(error)) => {
-                    tracing::debug!(%error, topic = %self.inner.topic, "partition count not read")
-                }
+                Ok(Ok(Some(count))) => self.set_partitions(count),
+                Ok(Ok(None)) => tracing::warn!(topic = %self.inner.topic,
+                    "the broker reports an error for the topic; partition count kept"),
+                Ok(Err(error)) => tracing::warn!(%error, topic = %self.inner.topic,
+                    "partition count not read; kept"),
                 Err(error) => tracing::warn!(%error, "partition count task failed"),
             }
             tokio::select! {

@@ -59,6 +59,8 @@ macro_rules! use_jemalloc {
 #[macro_export]
 macro_rules! jemalloc_options {
     () => {
+        // jemalloc reads a `const char *`: `&[u8; N]` is one thin pointer to the bytes (a
+        // `&[u8]` would be two words). jemalloc's own definition is weak, so this one wins.
         #[allow(non_upper_case_globals)]
         #[export_name = "_rjem_malloc_conf"]
         static malloc_conf: &[u8; 30] = b"oversize_threshold:1073741824\0";

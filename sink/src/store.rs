@@ -12,9 +12,9 @@ pub struct Store {
     insert_sql: String,
     /// Held only while a block is written, never across an await.
     writer: std::sync::Mutex<native::BlockWriter>,
-    /// Bytes of the last block written: the next block's buffer starts that large instead
+    /// Bytes of the largest block written: the next block's buffer starts that large instead
     /// of growing by doubling (each step a copy into freshly faulted pages).
-    last_block_len: std::sync::atomic::AtomicUsize,
+    largest_block_len: std::sync::atomic::AtomicUsize,
 }
 
 /// A failed insert: worth retrying as is, or caused by the rows themselves.
@@ -53,7 +53,7 @@ impl Store {
             client,
             insert_sql,
             writer: Default::default(),
-            last_block_len: Default::default(),
+            largest_block_len: Default::default(),
         }
     }
 
@@ -82,12 +82,12 @@ impl Store {
         let mut insert = self.client.insert_formatted_with(&self.insert_sql);
         for block in in_table_order(rows).chunks(native::ROWS_PER_BLOCK) {
             use std::sync::atomic::Ordering::Relaxed;
-            let mut body = Vec::with_capacity(self.last_block_len.load(Relaxed));
+            let mut body = Vec::with_capacity(self.largest_block_len.load(Relaxed));
             self.writer
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .write_block(block.iter().copied(), &mut body);
-            self.last_block_len.store(body.len(), Relaxed);
+            self.largest_block_len.fetch_max(body.len(), Relaxed);
             insert.send(body.into()).await.map_err(classify)?;
         }
         insert.end().await.map_err(classify)

@@ -41,7 +41,7 @@ pub fn integer(value: Option<&Value>) -> Result<Option<i64>, FieldProblem> {
             }
             t.parse::<i64>().map(Some).map_err(|_| {
                 if is_integer_text(t) {
-                    out_of_range(t)
+                    out_of_range(format!("{s:?}"))
                 } else {
                     format!("must be an integer, got {s:?}")
                 }

@@ -1,0 +1,77 @@
+//! The gateway's and the enricher's partition choice against the real broker: the balancer
+//! learns a topic's partition count from the broker's metadata and spreads records over all
+//! of them; a topic the broker does not have stays "by key" and is not created by asking.
+
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+use tributary_service::balance::PartitionBalancer;
+use tributary_service::kafka::{RenewingProducer, RENEW_AFTER};
+use tributary_service::{KafkaConfig, Shutdown};
+use tributary_tests::{create_topics, Stack};
+
+fn topics_on_broker(brokers: &str) -> Vec<String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("metadata client");
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
+    metadata
+        .topics()
+        .iter()
+        .map(|t| t.name().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_balancer_learns_the_partition_count_and_creates_no_topic() {
+    let stack = Stack::from_env();
+    let suffix = std::process::id();
+    let present = format!("balance-present-{suffix}");
+    let missing = format!("balance-missing-{suffix}");
+    create_topics(&stack.brokers, &[&present], 5).await;
+    let config = KafkaConfig {
+        brokers: stack.brokers.clone(),
+        ..Default::default()
+    };
+    let producer = RenewingProducer::new(&config, RENEW_AFTER).expect("producer");
+    let shutdown = Shutdown::new();
+    let known = PartitionBalancer::new(&present);
+    let unknown = PartitionBalancer::new(&missing);
+    tokio::spawn(
+        known
+            .clone()
+            .keep_partitions_current(producer.clone(), shutdown.clone()),
+    );
+    tokio::spawn(
+        unknown
+            .clone()
+            .keep_partitions_current(producer.clone(), shutdown.clone()),
+    );
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while known.claim().is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the partition count of {present} was never read"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Ten records in flight at once: two on each of the five partitions.
+    let claims: Vec<_> = (0..10).map(|_| known.claim().unwrap()).collect();
+    let mut per_partition = [0; 5];
+    for claim in &claims {
+        per_partition[claim.partition as usize] += 1;
+    }
+    assert_eq!(per_partition, [2; 5]);
+
+    assert!(unknown.claim().is_none(), "a missing topic goes by key");
+    assert!(
+        !topics_on_broker(&stack.brokers).contains(&missing),
+        "reading the partition count created {missing}"
+    );
+    shutdown.trigger();
+}
