@@ -253,11 +253,10 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
     );
     metrics::init();
     let producer = kafka::RenewingProducer::new(&config.kafka, kafka::RENEW_AFTER)?;
-    let balancer = PartitionBalancer::new(&config.kafka.topics.normalized);
-    tokio::spawn(
-        balancer
-            .clone()
-            .keep_partitions_current(producer.clone(), shutdown.clone()),
+    let balancer = PartitionBalancer::spawn(
+        &config.kafka.topics.normalized,
+        producer.clone(),
+        shutdown.clone(),
     );
     let ctx = NormalizeContext::from_config(&config.enricher)?;
     tracing::info!(%admin, group = %config.enricher.group, %topic, "enricher running");

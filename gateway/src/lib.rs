@@ -75,12 +75,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> a
     let producer = kafka::RenewingProducer::new(&kafka_config, kafka::RENEW_AFTER)?;
     let readiness = Readiness::default();
     spawn_readiness_probe(producer.clone(), readiness.clone(), shutdown.clone());
-    let balancer = PartitionBalancer::new(&config.kafka.topics.raw);
-    tokio::spawn(
-        balancer
-            .clone()
-            .keep_partitions_current(producer.clone(), shutdown.clone()),
-    );
+    let balancer =
+        PartitionBalancer::spawn(&config.kafka.topics.raw, producer.clone(), shutdown.clone());
     let rejections = rejections::Rejections::default();
     let admin = admin::spawn_with_routes(
         config.gateway.admin_listen,

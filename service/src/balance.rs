@@ -64,6 +64,14 @@ impl PartitionBalancer {
         }
     }
 
+    /// A balancer for `topic` whose partition count is kept current by a task of its own
+    /// ([`Self::keep_partitions_current`]) until `shutdown`. Needs a Tokio runtime.
+    pub fn spawn(topic: &str, producer: RenewingProducer, shutdown: Shutdown) -> Self {
+        let balancer = Self::new(topic);
+        tokio::spawn(balancer.clone().keep_partitions_current(producer, shutdown));
+        balancer
+    }
+
     /// The topic whose records it spreads.
     pub fn topic(&self) -> &str {
         &self.inner.topic
@@ -71,7 +79,7 @@ impl PartitionBalancer {
 
     /// The topic has `count` partitions (0: unknown). A change starts the counts afresh.
     pub fn set_partitions(&self, count: usize) {
-        let mut state = self.lock();
+        let mut state = self.inner.lock();
         if state.outstanding.len() != count {
             state.generation += 1;
             state.outstanding = vec![0; count];
@@ -82,7 +90,7 @@ impl PartitionBalancer {
     /// The partition with the fewest outstanding records, claimed for one record; `None`
     /// while the partition count is unknown (send by key then).
     pub fn claim(&self) -> Option<PartitionClaim> {
-        let mut state = self.lock();
+        let mut state = self.inner.lock();
         let count = state.outstanding.len();
         if count == 0 {
             return None;
@@ -138,10 +146,6 @@ impl PartitionBalancer {
                 _ = shutdown.wait() => return,
             }
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.inner.lock()
     }
 }
 

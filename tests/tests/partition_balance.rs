@@ -39,18 +39,8 @@ async fn the_balancer_learns_the_partition_count_and_creates_no_topic() {
     };
     let producer = RenewingProducer::new(&config, RENEW_AFTER).expect("producer");
     let shutdown = Shutdown::new();
-    let known = PartitionBalancer::new(&present);
-    let unknown = PartitionBalancer::new(&missing);
-    tokio::spawn(
-        known
-            .clone()
-            .keep_partitions_current(producer.clone(), shutdown.clone()),
-    );
-    tokio::spawn(
-        unknown
-            .clone()
-            .keep_partitions_current(producer.clone(), shutdown.clone()),
-    );
+    let known = PartitionBalancer::spawn(&present, producer.clone(), shutdown.clone());
+    let unknown = PartitionBalancer::spawn(&missing, producer.clone(), shutdown.clone());
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while known.claim().is_none() {
