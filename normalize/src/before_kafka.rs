@@ -120,7 +120,7 @@ pub fn decode(body: &[u8]) -> Result<Vec<Outcome>, SplitError> {
                 detail,
                 event_uid,
                 raw,
-                pii: Vec::new(),
+                pii: Cow::Borrowed(&[]),
             }),
         })
         .collect())

@@ -21,7 +21,7 @@ pub struct EventFailure {
     /// The event's source fields as sent (hashed where the gateway hashed them).
     pub raw: Map<String, Value>,
     /// Which of `raw`'s fields hold PII.
-    pub pii: Vec<Pii>,
+    pub pii: Cow<'static, [Pii]>,
 }
 
 impl EventFailure {
@@ -41,6 +41,19 @@ pub struct Pii {
     pub key: &'static str,
 }
 
+/// Where a draft's country to read a national phone number with comes from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum PhoneHint {
+    /// None: the number must carry its country code.
+    #[default]
+    None,
+    /// The event's `country_raw` (the one country field a mobile event sent), so the text is
+    /// not copied for every event.
+    CountryRaw,
+    /// Text of its own.
+    Text(String),
+}
+
 /// A family's mapping of one event, before the shared rules run.
 #[derive(Debug, Clone, Default)]
 pub struct Draft {
@@ -53,9 +66,9 @@ pub struct Draft {
     /// The client sent a time that could not be read.
     pub time_unparsed: bool,
     /// Country (alpha-2, name or calling code) to read a national phone number with.
-    pub phone_hint: Option<String>,
-    /// Which source fields hold PII.
-    pub pii: Vec<Pii>,
+    pub phone_hint: PhoneHint,
+    /// Which source fields hold PII: a family's fixed list, borrowed.
+    pub pii: Cow<'static, [Pii]>,
 }
 
 impl Draft {
@@ -152,6 +165,9 @@ pub fn normalize(mut draft: Draft, ctx: &NormalizeContext, rules: &TenantRules) 
     draft.event.user_key = key.key;
     draft.event.user_key_kind = key.kind.to_string();
     draft.event.raw = draft.source_fields.into_text();
+    if draft.event.properties.is_empty() {
+        draft.event.properties.push_str("{}");
+    }
     Ok(draft.event)
 }
 
@@ -195,19 +211,29 @@ fn apply_contacts(draft: &mut Draft) {
             .and_then(identity::normalize_email);
     }
     if let Some(raw) = e.phone_raw.take() {
-        match identity::normalize_phone(&raw, draft.phone_hint.as_deref()) {
+        let hint = match &draft.phone_hint {
+            PhoneHint::None => None,
+            PhoneHint::CountryRaw => e.country_raw.as_deref(),
+            PhoneHint::Text(text) => Some(text.as_str()),
+        };
+        match identity::normalize_phone(&raw, hint) {
             Ok(e164) => e.phone = Some(e164),
             Err(_) => e.phone_raw = Some(raw),
         }
     }
-    e.name = e.name.take().and_then(|n| geo::tidy(&n));
+    e.name = e.name.take().and_then(geo::tidy);
 }
 
 fn apply_geo(e: &mut NormalizedEvent, ctx: &NormalizeContext) {
-    if let Some(raw) = e.country_raw.take() {
+    if let Some(mut raw) = e.country_raw.take() {
         match geo::country_to_alpha2(&raw) {
-            Some(code) => e.country = Some(code.to_string()),
-            None => e.country_raw = geo::tidy(&raw),
+            Some(code) => {
+                // The sent text's buffer holds the code: no allocation per event.
+                raw.clear();
+                raw.push_str(code);
+                e.country = Some(raw);
+            }
+            None => e.country_raw = geo::tidy(raw),
         }
     }
     let (lat, lon, problem) = geo::check_lat_long(e.latitude, e.longitude);
@@ -217,11 +243,14 @@ fn apply_geo(e: &mut NormalizedEvent, ctx: &NormalizeContext) {
     e.latitude = lat;
     e.longitude = lon;
     e.geo_source = lat.map(|_| "client".to_string());
-    e.region = e.region.take().and_then(|r| geo::tidy(&r));
-    e.city = e.city.take().and_then(|c| geo::tidy(&c));
-    e.zip = e.zip.take().and_then(|z| geo::tidy(&z));
-    let ip = e.ip.take().and_then(|raw| geo::parse_ip(&raw));
-    e.ip = ip.map(|ip| ip.to_string());
+    e.region = e.region.take().and_then(geo::tidy);
+    e.city = e.city.take().and_then(geo::tidy);
+    e.zip = e.zip.take().and_then(geo::tidy);
+    let ip = e.ip.as_deref().and_then(geo::parse_ip);
+    e.ip = match (ip, e.ip.take()) {
+        (Some(ip), Some(sent)) => Some(geo::ip_text(ip, sent)),
+        _ => None,
+    };
     // The database fills only what the client did not send.
     let (Some(db), Some(ip)) = (&ctx.geoip, ip) else {
         return;

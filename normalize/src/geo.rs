@@ -2,6 +2,8 @@
 //! checks, tidying of free-text place fields, and IP geolocation from a MaxMind-format
 //! database (GeoLite2/GeoIP2 City or Country, DB-IP lite).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::str::FromStr;
@@ -29,7 +31,30 @@ const PLACEHOLDERS: &[&str] = &["null", "undefined", "none", "n/a", "-", "--"];
 /// (`"Korea, Republic of"`), and a few aliases beyond the tables (`"UK"`, `"UAE"`,
 /// `"Turkiye"`, `"KSA"`). Anything else is `None`: an unknown country is left empty rather
 /// than guessed.
+///
+/// Answers are cached per thread by the text sent: a mobile batch is one device's events, so
+/// the same country comes a hundred times, and building the lookup key takes three
+/// allocations.
 pub fn country_to_alpha2(raw: &str) -> Option<&'static str> {
+    const CAPACITY: usize = 4_096;
+    thread_local! {
+        static CACHE: RefCell<HashMap<String, Option<&'static str>>> =
+            RefCell::new(HashMap::new());
+    }
+    if let Some(hit) = CACHE.with_borrow(|cache| cache.get(raw).copied()) {
+        return hit;
+    }
+    let alpha2 = country_to_alpha2_uncached(raw);
+    CACHE.with_borrow_mut(|cache| {
+        if cache.len() >= CAPACITY {
+            cache.clear();
+        }
+        cache.insert(raw.to_string(), alpha2);
+    });
+    alpha2
+}
+
+fn country_to_alpha2_uncached(raw: &str) -> Option<&'static str> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return None;
@@ -118,8 +143,14 @@ pub fn check_lat_long(
 /// A free-text place field (city, state, zip) trimmed, with inner whitespace runs collapsed
 /// to one space; empty and placeholder values (`null`, `undefined`, `none`, `n/a`, `-`, `--`,
 /// any case) are `None`.
-pub fn tidy(raw: &str) -> Option<String> {
-    let tidied = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+/// Takes the text by value and gives back the same `String` when it is already tidy, which
+/// it nearly always is: no allocation in the common case.
+pub fn tidy(raw: String) -> Option<String> {
+    let tidied = if is_tidy(&raw) {
+        raw
+    } else {
+        raw.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
     if tidied.is_empty()
         || PLACEHOLDERS
             .iter()
@@ -128,6 +159,29 @@ pub fn tidy(raw: &str) -> Option<String> {
         return None;
     }
     Some(tidied)
+}
+
+/// [`tidy`] of borrowed text (the GeoIP database's names).
+fn tidy_str(text: &str) -> Option<String> {
+    tidy(text.to_string())
+}
+
+/// Whether `text` is what [`tidy`]'s whitespace rule makes of it: no whitespace at either end,
+/// and each inner run of whitespace (`char::is_whitespace`, as `split_whitespace` splits) a
+/// single ASCII space.
+fn is_tidy(text: &str) -> bool {
+    let mut after_space = true;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            if c != ' ' || after_space {
+                return false;
+            }
+            after_space = true;
+        } else {
+            after_space = false;
+        }
+    }
+    !after_space || text.is_empty()
 }
 
 /// An IP address from a client or header field.
@@ -158,6 +212,15 @@ pub fn parse_ip(raw: &str) -> Option<IpAddr> {
     let host = host.split_once('%').map_or(host, |(addr, _zone)| addr);
     let ip: IpAddr = host.parse().ok()?;
     Some(ip.to_canonical())
+}
+
+/// `ip` as text (`IpAddr`'s `Display`: the canonical form), written into `sent`, the text it
+/// was parsed from: the buffer is long enough nearly always, so no allocation per event.
+pub fn ip_text(ip: IpAddr, mut sent: String) -> String {
+    use std::fmt::Write;
+    sent.clear();
+    write!(sent, "{ip}").expect("writing to a String does not fail");
+    sent
 }
 
 fn is_port(s: &str) -> bool {
@@ -300,9 +363,9 @@ impl GeoIp {
                 .subdivisions
                 .first()
                 .and_then(|sub| sub.names.english)
-                .and_then(tidy),
-            city: city.city.names.english.and_then(tidy),
-            postal_code: city.postal.code.and_then(tidy),
+                .and_then(tidy_str),
+            city: city.city.names.english.and_then(tidy_str),
+            postal_code: city.postal.code.and_then(tidy_str),
             latitude,
             longitude,
             time_zone: city.location.time_zone.map(str::to_string),
@@ -439,6 +502,10 @@ mod tests {
             ("  New   York \t City ", Some("New York City")),
             ("560 001", Some("560 001")),
             ("\u{a0}Paris\u{a0}", Some("Paris")),
+            ("New\u{a0}York", Some("New York")),
+            ("New\tYork", Some("New York")),
+            ("New  York", Some("New York")),
+            ("New York ", Some("New York")),
             ("", None),
             ("  \n ", None),
             ("null", None),
@@ -447,7 +514,7 @@ mod tests {
             ("-", None),
         ];
         for (raw, want) in cases {
-            assert_eq!(tidy(raw).as_deref(), *want, "input {raw:?}");
+            assert_eq!(tidy(raw.to_string()).as_deref(), *want, "input {raw:?}");
         }
     }
 
@@ -479,6 +546,12 @@ mod tests {
             assert_eq!(
                 parse_ip(raw),
                 want.map(|w| w.parse::<IpAddr>().unwrap()),
+                "input {raw:?}"
+            );
+            // The text written into the sent text's buffer is the address's own text.
+            assert_eq!(
+                parse_ip(raw).map(|ip| ip_text(ip, raw.to_string())),
+                want.map(|w| w.parse::<IpAddr>().unwrap().to_string()),
                 "input {raw:?}"
             );
         }

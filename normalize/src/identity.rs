@@ -92,22 +92,36 @@ pub enum PhoneError {
 /// Results are cached per thread: a mobile batch is one user's events, so the same number
 /// comes a hundred times, and validation (the number-type patterns) costs ~8 µs a call.
 pub fn normalize_phone(raw: &str, country_hint: Option<&str>) -> Result<String, PhoneError> {
-    type Cache = HashMap<(String, Option<String>), Result<String, PhoneError>>;
+    /// The number and its hint as one text, unambiguously (the hint's length first), so a
+    /// lookup borrows the per-thread key buffer instead of allocating a key.
+    fn write_key(key: &mut String, raw: &str, country_hint: Option<&str>) {
+        use std::fmt::Write;
+        key.clear();
+        match country_hint {
+            None => key.push('-'),
+            Some(hint) => write!(key, "{}:{hint}", hint.len()).expect("a String takes it"),
+        }
+        key.push_str(raw);
+    }
+    type Cache = HashMap<String, Result<String, PhoneError>>;
     const CAPACITY: usize = 65_536;
     thread_local! {
-        static CACHE: RefCell<Cache> = RefCell::new(HashMap::new());
+        static CACHE: RefCell<(Cache, String)> = RefCell::new((HashMap::new(), String::new()));
     }
-    let key = (raw.to_string(), country_hint.map(str::to_string));
-    if let Some(hit) = CACHE.with(|cache| cache.borrow().get(&key).cloned()) {
+    let hit = CACHE.with_borrow_mut(|(cache, key)| {
+        write_key(key, raw, country_hint);
+        cache.get(key.as_str()).cloned()
+    });
+    if let Some(hit) = hit {
         return hit;
     }
     let result = normalize_phone_uncached(raw, country_hint);
-    CACHE.with(|cache| {
-        let mut cache = cache.borrow_mut();
+    CACHE.with_borrow_mut(|(cache, key)| {
         if cache.len() >= CAPACITY {
             cache.clear();
         }
-        cache.insert(key, result.clone());
+        write_key(key, raw, country_hint);
+        cache.insert(key.clone(), result.clone());
     });
     result
 }
@@ -495,6 +509,29 @@ mod tests {
             normalize_phone(&"9".repeat(65), None),
             Err(PhoneError::TooLong)
         );
+    }
+
+    #[test]
+    fn the_phone_cache_tells_number_and_hint_apart() {
+        // Each pair would share a key if number and hint were simply joined.
+        let calls: &[(&str, Option<&str>, Option<&str>)] = &[
+            ("6502530000", Some("1"), Some("+16502530000")),
+            ("16502530000", None, None),
+            ("6502530000", None, None),
+            ("6502530000", Some(""), None),
+            ("9876543210", Some("IN"), Some("+919876543210")),
+            ("9876543210", Some("I"), None),
+            ("N9876543210", Some(""), None),
+        ];
+        for _ in 0..2 {
+            for (raw, hint, want) in calls {
+                assert_eq!(
+                    normalize_phone(raw, *hint).ok().as_deref(),
+                    *want,
+                    "{raw:?} with {hint:?}"
+                );
+            }
+        }
     }
 
     #[test]

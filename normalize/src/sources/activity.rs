@@ -4,7 +4,7 @@
 use tributary_schemas::RawBatch;
 use tributary_wire::activity::{self, Activity};
 
-use super::{base_event, json_text, ContentUids, Draft, EventFailure, Pii, SplitError};
+use super::{base_event, json_text, ContentUids, Draft, EventFailure, PhoneHint, Pii, SplitError};
 use crate::tenants::{PiiKind, TenantRules};
 use crate::time;
 
@@ -67,7 +67,7 @@ fn draft(
         source_fields: a.raw.into(),
         client_time_ms: client_time.as_ref().ok().map(|(ms, _)| *ms),
         time_unparsed: client_time.is_err(),
-        phone_hint: None,
-        pii,
+        phone_hint: PhoneHint::None,
+        pii: pii.into(),
     }
 }

@@ -2,11 +2,15 @@
 //! CRM's own shape in dedicated columns; `partitionKey` and `created_at` are derived from the
 //! batch exactly as the gateway's 201 response showed them.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 use tributary_schemas::{RawBatch, Source};
 use tributary_wire::crm::{self, CrmEvent, Resource};
 
-use super::{base_event, json_text, uid_from_client_id, Draft, EventFailure, SplitError};
+use super::{
+    base_event, json_text, uid_from_client_id, Draft, EventFailure, PhoneHint, SplitError,
+};
 use crate::tenants::TenantRules;
 use crate::time;
 
@@ -79,7 +83,7 @@ fn draft(batch: &RawBatch, e: CrmEvent, rules: &TenantRules) -> Draft {
         source_fields: e.raw.into(),
         client_time_ms: parsed.map(|(_, ms)| ms),
         time_unparsed: parsed.is_none() && !sent.is_empty(),
-        phone_hint: None,
-        pii: Vec::new(),
+        phone_hint: PhoneHint::None,
+        pii: Cow::Borrowed(&[]),
     }
 }

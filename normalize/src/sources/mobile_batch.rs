@@ -1,11 +1,13 @@
 //! Seed 000 (mobile/web analytics batch) to drafts of canonical events.
 
+use std::borrow::Cow;
+
 use tributary_schemas::RawBatch;
 use tributary_wire::mobile_batch::{fast, AnalyticsEvent, Format, MobileBatch, MobileBatchError};
 use tributary_wire::WireFormat;
 
 use super::{base_event, json_text, uid_from_client_id, Draft, EventFailure, Pii, SplitError};
-use crate::event::SourceFields;
+use crate::event::{PhoneHint, SourceFields};
 use crate::tenants::{PiiKind, TenantRules};
 use crate::time;
 
@@ -109,8 +111,11 @@ fn draft(
     out.user_agent = batch.user_agent.clone();
     // `country` names the country; `country_code` is sometimes the same as a code, sometimes
     // a calling code for the phone number: it feeds both where `country` is absent.
-    let phone_hint = e.country_code.clone().or_else(|| e.country.clone());
-    out.country_raw = e.country.or(e.country_code);
+    let (country_raw, phone_hint) = match (e.country, e.country_code) {
+        (Some(country), Some(code)) => (Some(country), PhoneHint::Text(code)),
+        (country, code) => (country.or(code), PhoneHint::CountryRaw),
+    };
+    out.country_raw = country_raw;
     out.region = e.state;
     out.city = e.city;
     out.zip = e.zip;
@@ -127,7 +132,7 @@ fn draft(
         client_time_ms,
         time_unparsed,
         phone_hint,
-        pii: PII.to_vec(),
+        pii: Cow::Borrowed(PII),
     }
 }
 

@@ -8,9 +8,10 @@ pub mod crm;
 pub mod mobile_batch;
 pub mod s2s;
 
-pub use crate::event::{Draft, EventFailure, Outcome, Pii};
+pub use crate::event::{Draft, EventFailure, Outcome, PhoneHint, Pii};
 pub use crate::tenants::{NormalizeContext, TenantRules};
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
@@ -70,9 +71,28 @@ pub fn split(batch: &RawBatch, ctx: &NormalizeContext) -> Result<Vec<Outcome>, S
 }
 
 /// `event_uid` of an event the client identified: stable across retries and redelivery.
+///
+/// The UUIDv5 of `tenant␟source␟id␟client_id` (U+001F between the parts). The name is
+/// written into a per-thread buffer, so the uid's text is the one allocation.
 pub fn uid_from_client_id(tenant: &str, source: &str, client_id: &str) -> String {
-    let name = format!("{tenant}\u{1f}{source}\u{1f}id\u{1f}{client_id}");
-    Uuid::new_v5(&EVENT_UID_NAMESPACE, name.as_bytes()).to_string()
+    thread_local! {
+        static NAME: RefCell<String> = const { RefCell::new(String::new()) };
+    }
+    let uid = NAME.with_borrow_mut(|name| {
+        name.clear();
+        for part in [tenant, "\u{1f}", source, "\u{1f}id\u{1f}", client_id] {
+            name.push_str(part);
+        }
+        Uuid::new_v5(&EVENT_UID_NAMESPACE, name.as_bytes())
+    });
+    uid_text(uid)
+}
+
+/// A uid's hyphenated lowercase text, allocated once at its exact length (`to_string` grows
+/// its buffer through the formatter).
+fn uid_text(uid: Uuid) -> String {
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uid.hyphenated().encode_lower(&mut text).to_owned()
 }
 
 /// `event_uid`s of the events of one request that carry no client id but their own time: a
@@ -96,10 +116,10 @@ impl ContentUids {
         let occurrence = *seen;
         *seen += 1;
         if occurrence == 0 {
-            return first.to_string();
+            return uid_text(first);
         }
         let name = format!("{name}\u{1f}occurrence\u{1f}{occurrence}");
-        Uuid::new_v5(&EVENT_UID_NAMESPACE, name.as_bytes()).to_string()
+        uid_text(Uuid::new_v5(&EVENT_UID_NAMESPACE, name.as_bytes()))
     }
 }
 
@@ -107,7 +127,7 @@ impl ContentUids {
 /// accepted (two identical logins at different times stay two events).
 pub fn uid_from_position(batch_id: &str, index: usize) -> String {
     let name = format!("batch\u{1f}{batch_id}\u{1f}{index}");
-    Uuid::new_v5(&EVENT_UID_NAMESPACE, name.as_bytes()).to_string()
+    uid_text(Uuid::new_v5(&EVENT_UID_NAMESPACE, name.as_bytes()))
 }
 
 /// The fields every event of `batch` shares. The request's address and User-Agent are
@@ -124,8 +144,10 @@ pub fn base_event(batch: &RawBatch, index: usize) -> NormalizedEvent {
         event_time: batch.received_at,
         sender_ip: batch.client_ip.clone(),
         sender_user_agent: batch.user_agent.clone(),
-        properties: "{}".into(),
-        raw: "{}".into(),
+        // Filled by the family (`properties`) and by `event::normalize` (`raw`, and `{}` for
+        // `properties` a family left empty): no placeholder allocated only to be replaced.
+        properties: String::new(),
+        raw: String::new(),
         ..Default::default()
     }
 }
@@ -211,6 +233,30 @@ mod tests {
     }
 
     #[test]
+    fn an_event_without_parameters_has_empty_object_properties() {
+        let ctx = test_context(TenantSettings::default());
+        let s2s = r#"[{"customUserId":"1","eventTimestamp":1,"idTransaction":"t1","currency":"inr","total":1}]"#;
+        let mobile = r#"{"events":[{"event_id":"e","event_name":"n","timestamp_utc":1700000000,
+            "ip":" 8.8.8.8 ","country":"India","city":"New\u00a0 Delhi"}]}"#;
+        for (source, body) in [("s2s.customRevenueBatch", s2s), ("mobile_batch", mobile)] {
+            let events = split(&batch(source, body), &ctx).unwrap();
+            let e = events[0].as_ref().unwrap();
+            assert_eq!(e.properties, "{}", "{source}");
+            assert!(
+                e.raw.starts_with('{') && e.raw.len() > 2,
+                "{source}: {}",
+                e.raw
+            );
+        }
+        // The sent texts' buffers are reused for what they become.
+        let events = split(&batch("mobile_batch", mobile), &ctx).unwrap();
+        let e = events[0].as_ref().unwrap();
+        assert_eq!(e.ip.as_deref(), Some("8.8.8.8"));
+        assert_eq!(e.country.as_deref(), Some("IN"));
+        assert_eq!(e.city.as_deref(), Some("New Delhi"));
+    }
+
+    #[test]
     fn a_currency_iso_4217_does_not_know_goes_to_the_dlq_alone() {
         let body = r#"[{"customUserId":"1","eventTimestamp":1,"idTransaction":"t1","currency":"ABC","total":1},
             {"customUserId":"1","eventTimestamp":1,"idTransaction":"t2","currency":"inr","total":"10.990"}]"#;
@@ -284,6 +330,12 @@ mod tests {
     #[test]
     fn uids_are_deterministic_and_scoped() {
         let a = uid_from_client_id("t", "mobile_batch", "e1");
+        // The name and the text form stored since the first release.
+        let name = "t\u{1f}mobile_batch\u{1f}id\u{1f}e1";
+        assert_eq!(
+            a,
+            Uuid::new_v5(&EVENT_UID_NAMESPACE, name.as_bytes()).to_string()
+        );
         assert_eq!(a, uid_from_client_id("t", "mobile_batch", "e1"));
         assert_ne!(a, uid_from_client_id("u", "mobile_batch", "e1"));
         assert_ne!(a, uid_from_client_id("t", "activity.upload", "e1"));

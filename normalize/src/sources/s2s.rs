@@ -5,13 +5,15 @@
 //! position in the accepted request. Single and batch methods share ids, so an event sent once
 //! through `customEvent` and retried through `customEventBatch` is still one event.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 use tributary_schemas::{RawBatch, Source};
 use tributary_wire::s2s::{self, Method, S2sEvent};
 
 use super::{
     base_event, json_text, uid_from_client_id, uid_from_position, ContentUids, Draft, EventFailure,
-    Pii, SplitError,
+    PhoneHint, Pii, SplitError,
 };
 use crate::tenants::{PiiKind, TenantRules};
 use crate::{revenue, time};
@@ -115,8 +117,8 @@ fn draft(
             .and_then(|t| t.as_ref().ok())
             .map(|(ms, _)| *ms),
         time_unparsed: client_time.as_ref().is_some_and(|t| t.is_err()),
-        phone_hint: None,
-        pii: PII.to_vec(),
+        phone_hint: PhoneHint::None,
+        pii: Cow::Borrowed(PII),
     };
     if method == Method::CustomRevenue {
         draft.event.transaction_id = e.id_transaction.clone();

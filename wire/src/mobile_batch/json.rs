@@ -19,10 +19,10 @@ pub mod fast {
 
     use serde::Deserialize;
     use serde_json::value::RawValue;
-    use serde_json::{Map, Value};
+    use serde_json::Map;
 
     use crate::mobile_batch::{AnalyticsEvent, MAX_EVENTS};
-    use crate::time;
+    use crate::time::{self, ClientTime};
 
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -296,13 +296,13 @@ pub mod fast {
         if batch.events.is_empty() || batch.events.len() > MAX_EVENTS {
             return None;
         }
-        let mut keys = Vec::new();
+        let mut scratch = Scratch::default();
         batch
             .events
             .iter()
             .map(|text| {
                 // Its own keys are unique: serde refuses a repeated field of `Event`.
-                let raw = compact(text.get(), true, &mut keys)?;
+                let raw = compact(text.get(), true, &mut scratch)?;
                 let e: Event<'_, &RawValue, &RawValue> = serde_json::from_str(text.get()).ok()?;
                 if !e.is_valid() || e.timestamp_utc == 0 {
                     return None;
@@ -310,18 +310,20 @@ pub mod fast {
                 let payload = match e.payload {
                     None => None,
                     Some(p) if p.get().starts_with('{') => {
-                        Some(compact(p.get(), false, &mut keys)?)
+                        Some(compact(p.get(), false, &mut scratch)?)
                     }
                     Some(_) => return None,
                 };
-                let timestamp = Value::Number(e.timestamp_utc.into());
+                // The digits a `Value::Number` of it writes, read as `validate` reads a
+                // JSON number (`time::read_json`).
+                let timestamp_raw = e.timestamp_utc.to_string();
                 let owned = |s: Option<Cow<'_, str>>| s.map(Cow::into_owned);
                 let event = AnalyticsEvent {
                     event_id: e.event_id.into_owned(),
                     event_name: e.event_name.into_owned(),
                     event_category: owned(e.event_category),
-                    timestamp_utc: time::read_json(&timestamp).ok()??,
-                    timestamp_raw: timestamp.to_string(),
+                    timestamp_utc: ClientTime::Instant(time::epoch_millis(&timestamp_raw).ok()?),
+                    timestamp_raw,
                     session_id: owned(e.session_id),
                     source: owned(e.source),
                     user_id: e.user_id,
@@ -379,6 +381,23 @@ pub mod fast {
             })
     }
 
+    /// [`compact`]'s scratch space, kept across the events of a body so that compacting an
+    /// event allocates only its text.
+    #[derive(Default)]
+    struct Scratch<'a> {
+        /// The keys of the open objects, to find a repeated one.
+        keys: Vec<&'a str>,
+        /// The open objects and arrays, innermost last.
+        stack: Vec<Open>,
+    }
+
+    /// An open object or array: where its keys start in `keys`, and whether a key comes next.
+    struct Open {
+        object: bool,
+        keys_from: usize,
+        key_next: bool,
+    }
+
     /// Deepest nesting [`compact`] takes, counted inside one event; the body adds 2 (the
     /// batch object and `events`), well under serde_json's limit of 128 that `validate`'s
     /// parse applies.
@@ -388,22 +407,16 @@ pub mod fast {
     /// serde_json writes for the `Value` it parses to (with `preserve_order` and
     /// `arbitrary_precision`, so keys keep their order and numbers their digits); `None` when
     /// it is not (see [`parse`]). `outer_keys_unique`: the caller knows the keys of the
-    /// outermost object to be unique, so only nested objects' keys are checked. `keys` is
-    /// scratch space for that check.
+    /// outermost object to be unique, so only nested objects' keys are checked.
     fn compact<'a>(
         text: &'a str,
         outer_keys_unique: bool,
-        keys: &mut Vec<&'a str>,
+        scratch: &mut Scratch<'a>,
     ) -> Option<String> {
-        /// An open object: where its keys start in `keys`, and whether a key comes next.
-        struct Open {
-            object: bool,
-            keys_from: usize,
-            key_next: bool,
-        }
+        let Scratch { keys, stack } = scratch;
         let bytes = text.as_bytes();
         let mut out = String::with_capacity(text.len());
-        let mut stack: Vec<Open> = Vec::new();
+        stack.clear();
         keys.clear();
         let mut i = 0;
         let mut copied = 0;
