@@ -10,6 +10,8 @@ use std::str::FromStr;
 
 use celes::Country;
 
+use crate::memo::{self, Memo};
+
 /// Common spellings the `celes` tables lack, keyed like `country_key` produces them.
 const COUNTRY_ALIASES: &[(&str, &str)] = &[
     // "UK" is exceptionally reserved by ISO 3166 for the United Kingdom, whose code is GB.
@@ -36,22 +38,10 @@ const PLACEHOLDERS: &[&str] = &["null", "undefined", "none", "n/a", "-", "--"];
 /// the same country comes a hundred times, and building the lookup key takes three
 /// allocations.
 pub fn country_to_alpha2(raw: &str) -> Option<&'static str> {
-    const CAPACITY: usize = 4_096;
     thread_local! {
-        static CACHE: RefCell<HashMap<String, Option<&'static str>>> =
-            RefCell::new(HashMap::new());
+        static CACHE: Memo<Option<&'static str>> = RefCell::new(HashMap::new());
     }
-    if let Some(hit) = CACHE.with_borrow(|cache| cache.get(raw).copied()) {
-        return hit;
-    }
-    let alpha2 = country_to_alpha2_uncached(raw);
-    CACHE.with_borrow_mut(|cache| {
-        if cache.len() >= CAPACITY {
-            cache.clear();
-        }
-        cache.insert(raw.to_string(), alpha2);
-    });
-    alpha2
+    memo::get_or_compute(&CACHE, raw, 4_096, || country_to_alpha2_uncached(raw))
 }
 
 fn country_to_alpha2_uncached(raw: &str) -> Option<&'static str> {

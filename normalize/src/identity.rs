@@ -13,6 +13,7 @@ use phonenumber::Mode;
 use uuid::Uuid;
 
 use super::geo::country_to_alpha2;
+use crate::memo::{self, Memo};
 
 /// Longest e-mail address that can be delivered (RFC 5321 path limit minus the brackets).
 const MAX_EMAIL_LEN: usize = 254;
@@ -103,27 +104,17 @@ pub fn normalize_phone(raw: &str, country_hint: Option<&str>) -> Result<String, 
         }
         key.push_str(raw);
     }
-    type Cache = HashMap<String, Result<String, PhoneError>>;
     const CAPACITY: usize = 65_536;
     thread_local! {
-        static CACHE: RefCell<(Cache, String)> = RefCell::new((HashMap::new(), String::new()));
+        static CACHE: Memo<Result<String, PhoneError>> = RefCell::new(HashMap::new());
+        static KEY: RefCell<String> = const { RefCell::new(String::new()) };
     }
-    let hit = CACHE.with_borrow_mut(|(cache, key)| {
+    KEY.with_borrow_mut(|key| {
         write_key(key, raw, country_hint);
-        cache.get(key.as_str()).cloned()
-    });
-    if let Some(hit) = hit {
-        return hit;
-    }
-    let result = normalize_phone_uncached(raw, country_hint);
-    CACHE.with_borrow_mut(|(cache, key)| {
-        if cache.len() >= CAPACITY {
-            cache.clear();
-        }
-        write_key(key, raw, country_hint);
-        cache.insert(key.clone(), result.clone());
-    });
-    result
+        memo::get_or_compute(&CACHE, key, CAPACITY, || {
+            normalize_phone_uncached(raw, country_hint)
+        })
+    })
 }
 
 fn normalize_phone_uncached(raw: &str, country_hint: Option<&str>) -> Result<String, PhoneError> {

@@ -21,6 +21,7 @@ pub mod config;
 pub mod event;
 pub mod geo;
 pub mod identity;
+mod memo;
 pub mod metrics;
 pub mod revenue;
 pub mod sources;

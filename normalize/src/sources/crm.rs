@@ -65,7 +65,7 @@ fn draft(batch: &RawBatch, e: CrmEvent, rules: &TenantRules) -> Draft {
                     .collect(),
             )
         })
-        .unwrap_or_else(|| "{}".into());
+        .unwrap_or_default();
     // The local-time strings are timestamps only sometimes (the document's sample is the
     // literal "local_time"); the first one that parses is the client time.
     let local_times = [&e.javascript_local_time, &e.apex_local_time];

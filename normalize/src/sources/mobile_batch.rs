@@ -38,7 +38,7 @@ pub fn drafts(batch: &RawBatch, body: &[u8], rules: &TenantRules) -> Drafts {
                 .into_iter()
                 .enumerate()
                 .map(|(index, e)| {
-                    let properties = e.payload.unwrap_or_else(|| "{}".into());
+                    let properties = e.payload.unwrap_or_default();
                     let fields = SourceFields::Text(e.raw);
                     Ok(draft(batch, index, e.event, properties, fields, rules))
                 })
@@ -75,7 +75,7 @@ fn general_drafts(batch: &RawBatch, body: &[u8], rules: &TenantRules) -> Drafts 
                 .payload
                 .take()
                 .map(|payload| json_text(&payload))
-                .unwrap_or_else(|| "{}".into());
+                .unwrap_or_default();
             let fields = std::mem::take(&mut event.raw).into();
             Ok(draft(batch, index, event, properties, fields, rules))
         })
@@ -83,7 +83,7 @@ fn general_drafts(batch: &RawBatch, body: &[u8], rules: &TenantRules) -> Drafts 
 }
 
 /// Takes the event by value: its strings move into the draft uncopied. `properties` is the
-/// payload's JSON text (`{}` when absent), `source_fields` the event's fields as sent.
+/// payload's JSON text (empty when absent: `normalize` writes `{}`), `source_fields` the event's fields as sent.
 fn draft(
     batch: &RawBatch,
     index: usize,
