@@ -67,6 +67,9 @@ pub struct Draft {
     pub time_unparsed: bool,
     /// Country (alpha-2, name or calling code) to read a national phone number with.
     pub phone_hint: PhoneHint,
+    /// `event.country_raw` is a calling code that names no one country (`+1`): kept as sent,
+    /// never read as a country name or ISO 3166-1 numeric code.
+    pub country_raw_is_calling_code: bool,
     /// Which source fields hold PII: a family's fixed list, borrowed.
     pub pii: Cow<'static, [Pii]>,
 }
@@ -144,7 +147,7 @@ pub fn normalize(mut draft: Draft, ctx: &NormalizeContext, rules: &TenantRules) 
     apply_time(&mut draft);
     apply_devices(&mut draft.event);
     apply_contacts(&mut draft);
-    apply_geo(&mut draft.event, ctx);
+    apply_geo(&mut draft.event, draft.country_raw_is_calling_code, ctx);
     apply_hashing(&mut draft, rules);
     let e = &draft.event;
     let key = identity::pick_user_key(
@@ -224,9 +227,14 @@ fn apply_contacts(draft: &mut Draft) {
     e.name = e.name.take().and_then(geo::tidy);
 }
 
-fn apply_geo(e: &mut NormalizedEvent, ctx: &NormalizeContext) {
+fn apply_geo(e: &mut NormalizedEvent, country_raw_is_calling_code: bool, ctx: &NormalizeContext) {
     if let Some(mut raw) = e.country_raw.take() {
-        match geo::country_to_alpha2(&raw) {
+        let alpha2 = if country_raw_is_calling_code {
+            None
+        } else {
+            geo::country_to_alpha2(&raw)
+        };
+        match alpha2 {
             Some(code) => {
                 // The sent text's buffer holds the code: no allocation per event.
                 raw.clear();

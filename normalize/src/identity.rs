@@ -183,12 +183,7 @@ fn international_prefix_to_plus(number: &str) -> String {
 /// A region id for the parser from a country hint: calling codes first (all digits, maybe
 /// with `+` or `00`), then anything `country_to_alpha2` understands.
 fn phone_region_from_hint(hint: &str) -> Option<PhoneRegion> {
-    let digits = hint
-        .strip_prefix('+')
-        .or_else(|| hint.strip_prefix("00"))
-        .unwrap_or(hint);
-    if !digits.is_empty() && digits.len() <= 3 && digits.bytes().all(|b| b.is_ascii_digit()) {
-        let code: u16 = digits.parse().ok()?;
+    if let Some(code) = calling_code(hint) {
         let regions = phonenumber::metadata::DATABASE.region(&code)?;
         // The database lists the main region of a shared calling code first (US for 1).
         return regions
@@ -197,6 +192,64 @@ fn phone_region_from_hint(hint: &str) -> Option<PhoneRegion> {
     }
     let alpha2 = country_to_alpha2(hint)?;
     PhoneRegion::from_str(alpha2).ok()
+}
+
+/// The ITU calling code a text is written as: one to three digits, maybe after `+` or `00`
+/// (`"91"`, `"+91"`, `"0091"`), with spaces around. Whether any region has it is not checked.
+fn calling_code(text: &str) -> Option<u16> {
+    let text = text.trim();
+    let digits = text
+        .strip_prefix('+')
+        .or_else(|| text.strip_prefix("00"))
+        .unwrap_or(text);
+    if digits.is_empty() || digits.len() > 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// What a country field written as a calling code says of the country.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallingCodeCountry {
+    /// The text is not a calling code's shape: read it as a country name or ISO code.
+    NotACallingCode,
+    /// The calling code of exactly one country (`91` India, `356` Malta): its ISO 3166-1
+    /// alpha-2.
+    Country(&'static str),
+    /// A calling code of several countries (`1`, `7`, `44`), of none (`999`), or of a
+    /// non-geographic service (`800`): the country is unknown, and the text must not be read
+    /// as an ISO 3166-1 numeric code (`590` is Guadeloupe's calling code and Panama's number).
+    Unknown,
+}
+
+/// The country a calling code names, for the mobile batch API's `country_code` (seed 000),
+/// which apps fill with either an ISO code (`"IN"`) or the phone number's calling code
+/// (`"+91"`, `"91"`); `docs/field-mapping.md` maps it to `country` when `country` is absent.
+/// A code shared by several countries names none of them: `+1` may be the United States or
+/// Canada, so no country is guessed (the phone number's reading still takes the main region,
+/// as libphonenumber does).
+///
+/// Answers are cached per thread by the text sent, as `country_to_alpha2`'s are.
+pub fn calling_code_country(text: &str) -> CallingCodeCountry {
+    thread_local! {
+        static CACHE: Memo<CallingCodeCountry> = RefCell::new(HashMap::new());
+    }
+    memo::get_or_compute(&CACHE, text, 4_096, || {
+        let Some(code) = calling_code(text) else {
+            return CallingCodeCountry::NotACallingCode;
+        };
+        let regions = phonenumber::metadata::DATABASE
+            .region(&code)
+            .unwrap_or_default();
+        match regions.as_slice() {
+            // Region ids are ISO alpha-2, or `001` for non-geographic codes.
+            [one] if one.len() == 2 && one.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                country_to_alpha2(one)
+                    .map_or(CallingCodeCountry::Unknown, CallingCodeCountry::Country)
+            }
+            _ => CallingCodeCountry::Unknown,
+        }
+    })
 }
 
 /// The device and advertising identifiers the S2S import documents (and the mobile SDKs send).
@@ -500,6 +553,39 @@ mod tests {
             normalize_phone(&"9".repeat(65), None),
             Err(PhoneError::TooLong)
         );
+    }
+
+    #[test]
+    fn calling_codes_name_a_country_only_when_one_country_has_them() {
+        use CallingCodeCountry::{Country, NotACallingCode, Unknown};
+        let cases: &[(&str, CallingCodeCountry)] = &[
+            ("91", Country("IN")),
+            ("+91", Country("IN")),
+            ("0091", Country("IN")),
+            (" +91 ", Country("IN")),
+            // Malta's calling code, although 356 is India's ISO 3166-1 numeric code.
+            ("356", Country("MT")),
+            ("+49", Country("DE")),
+            ("1", Unknown),
+            ("+1", Unknown),
+            ("7", Unknown),
+            ("+44", Unknown),
+            // Guadeloupe, Saint Barthélemy and Saint Martin; 590 is also Panama's number.
+            ("590", Unknown),
+            ("999", Unknown),
+            ("800", Unknown),
+            ("IN", NotACallingCode),
+            ("India", NotACallingCode),
+            ("+", NotACallingCode),
+            ("", NotACallingCode),
+            ("1234", NotACallingCode),
+            ("+9 1", NotACallingCode),
+        ];
+        for (text, want) in cases {
+            assert_eq!(calling_code_country(text), *want, "input {text:?}");
+            // Twice: the cached answer is the computed one.
+            assert_eq!(calling_code_country(text), *want, "input {text:?}, cached");
+        }
     }
 
     #[test]

@@ -68,6 +68,7 @@ fn draft(
         client_time_ms: client_time.as_ref().ok().map(|(ms, _)| *ms),
         time_unparsed: client_time.is_err(),
         phone_hint: PhoneHint::None,
+        country_raw_is_calling_code: false,
         pii: pii.into(),
     }
 }

@@ -84,6 +84,7 @@ fn draft(batch: &RawBatch, e: CrmEvent, rules: &TenantRules) -> Draft {
         client_time_ms: parsed.map(|(_, ms)| ms),
         time_unparsed: parsed.is_none() && !sent.is_empty(),
         phone_hint: PhoneHint::None,
+        country_raw_is_calling_code: false,
         pii: Cow::Borrowed(&[]),
     }
 }

@@ -8,6 +8,7 @@ use tributary_wire::WireFormat;
 
 use super::{base_event, json_text, uid_from_client_id, Draft, EventFailure, Pii, SplitError};
 use crate::event::{PhoneHint, SourceFields};
+use crate::identity::{self, CallingCodeCountry};
 use crate::tenants::{PiiKind, TenantRules};
 use crate::time;
 
@@ -109,11 +110,24 @@ fn draft(
     // says nothing of its own.
     out.ip = e.ip.or_else(|| batch.client_ip.clone());
     out.user_agent = batch.user_agent.clone();
-    // `country` names the country; `country_code` is sometimes the same as a code, sometimes
-    // a calling code for the phone number: it feeds both where `country` is absent.
+    // `country` names the country; `country_code` is an ISO code or the phone number's calling
+    // code. It is the phone's hint, and the country where `country` is absent
+    // (docs/field-mapping.md, seed 000).
+    let mut country_raw_is_calling_code = false;
     let (country_raw, phone_hint) = match (e.country, e.country_code) {
         (Some(country), Some(code)) => (Some(country), PhoneHint::Text(code)),
-        (country, code) => (country.or(code), PhoneHint::CountryRaw),
+        (None, Some(code)) => match identity::calling_code_country(&code) {
+            CallingCodeCountry::NotACallingCode => (Some(code), PhoneHint::CountryRaw),
+            CallingCodeCountry::Country(alpha2) => {
+                out.country = Some(alpha2.to_string());
+                (None, PhoneHint::Text(code))
+            }
+            CallingCodeCountry::Unknown => {
+                country_raw_is_calling_code = true;
+                (Some(code), PhoneHint::CountryRaw)
+            }
+        },
+        (country, None) => (country, PhoneHint::CountryRaw),
     };
     out.country_raw = country_raw;
     out.region = e.state;
@@ -132,6 +146,7 @@ fn draft(
         client_time_ms,
         time_unparsed,
         phone_hint,
+        country_raw_is_calling_code,
         pii: Cow::Borrowed(PII),
     }
 }
@@ -149,6 +164,56 @@ mod tests {
             .into_iter()
             .map(|draft| draft.and_then(|d| normalize(d, ctx, rules)))
             .collect()
+    }
+
+    #[test]
+    fn country_code_is_the_country_where_country_is_absent() {
+        let ctx = NormalizeContext::default();
+        let body = r#"{"events":[
+            {"event_id":"a","event_name":"open","timestamp_utc":1700000000,"country_code":"+91","mobile_number":"98765 43210"},
+            {"event_id":"b","event_name":"open","timestamp_utc":1700000000,"country_code":"91"},
+            {"event_id":"c","event_name":"open","timestamp_utc":1700000000,"country_code":"356"},
+            {"event_id":"d","event_name":"open","timestamp_utc":1700000000,"country_code":"+1","mobile_number":"(650) 253-0000"},
+            {"event_id":"e","event_name":"open","timestamp_utc":1700000000,"country_code":"590"},
+            {"event_id":"f","event_name":"open","timestamp_utc":1700000000,"country_code":"in"},
+            {"event_id":"g","event_name":"open","timestamp_utc":1700000000,"country":"Canada","country_code":"+1","mobile_number":"506 234 5678"},
+            {"event_id":"h","event_name":"open","timestamp_utc":1700000000,"country":"Atlantis","country_code":"+91"}
+        ]}"#;
+        // (country, country_raw, phone)
+        let want: &[(Option<&str>, Option<&str>, Option<&str>)] = &[
+            (Some("IN"), None, Some("+919876543210")),
+            (Some("IN"), None, None),
+            // Malta's calling code, not India's ISO 3166-1 numeric code.
+            (Some("MT"), None, None),
+            // +1 is the United States' and Canada's: no country is guessed.
+            (None, Some("+1"), Some("+16502530000")),
+            // Guadeloupe's, Saint Barthélemy's and Saint Martin's, never Panama's number.
+            (None, Some("590"), None),
+            (Some("IN"), None, None),
+            (Some("CA"), None, Some("+15062345678")),
+            (None, Some("Atlantis"), None),
+        ];
+        let batch = test_batch("mobile_batch", "application/json", body);
+        let rules = ctx.rules(&batch.tenant);
+        let fast = outcomes(drafts(&batch, body.as_bytes(), &rules), &ctx, &rules);
+        let general = outcomes(
+            general_drafts(&batch, body.as_bytes(), &rules),
+            &ctx,
+            &rules,
+        );
+        assert_eq!(fast, general);
+        assert_eq!(fast.len(), want.len());
+        for (outcome, (country, country_raw, phone)) in fast.iter().zip(want) {
+            let e = outcome.as_ref().expect("normalized");
+            let id = e.event_id.as_deref();
+            assert_eq!(e.country.as_deref(), *country, "country of {id:?}");
+            assert_eq!(
+                e.country_raw.as_deref(),
+                *country_raw,
+                "country_raw of {id:?}"
+            );
+            assert_eq!(e.phone.as_deref(), *phone, "phone of {id:?}");
+        }
     }
 
     #[test]

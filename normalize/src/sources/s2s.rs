@@ -118,6 +118,7 @@ fn draft(
             .map(|(ms, _)| *ms),
         time_unparsed: client_time.as_ref().is_some_and(|t| t.is_err()),
         phone_hint: PhoneHint::None,
+        country_raw_is_calling_code: false,
         pii: Cow::Borrowed(PII),
     };
     if method == Method::CustomRevenue {
