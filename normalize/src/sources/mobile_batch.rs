@@ -166,6 +166,18 @@ mod tests {
             .collect()
     }
 
+    /// A JSON mobile body's outcomes, read by the fast reader and checked to be exactly the
+    /// general reading's.
+    fn both_readings(ctx: &NormalizeContext, body: &str) -> Vec<Outcome> {
+        let batch = test_batch("mobile_batch", "application/json", body);
+        let rules = ctx.rules(&batch.tenant);
+        assert!(fast::parse(body.as_bytes()).is_some(), "{body}");
+        let fast = outcomes(drafts(&batch, body.as_bytes(), &rules), ctx, &rules);
+        let general = outcomes(general_drafts(&batch, body.as_bytes(), &rules), ctx, &rules);
+        assert_eq!(fast, general);
+        fast
+    }
+
     #[test]
     fn country_code_is_the_country_where_country_is_absent() {
         let ctx = NormalizeContext::default();
@@ -193,17 +205,9 @@ mod tests {
             (Some("CA"), None, Some("+15062345678")),
             (None, Some("Atlantis"), None),
         ];
-        let batch = test_batch("mobile_batch", "application/json", body);
-        let rules = ctx.rules(&batch.tenant);
-        let fast = outcomes(drafts(&batch, body.as_bytes(), &rules), &ctx, &rules);
-        let general = outcomes(
-            general_drafts(&batch, body.as_bytes(), &rules),
-            &ctx,
-            &rules,
-        );
-        assert_eq!(fast, general);
-        assert_eq!(fast.len(), want.len());
-        for (outcome, (country, country_raw, phone)) in fast.iter().zip(want) {
+        let read = both_readings(&ctx, body);
+        assert_eq!(read.len(), want.len());
+        for (outcome, (country, country_raw, phone)) in read.iter().zip(want) {
             let e = outcome.as_ref().expect("normalized");
             let id = e.event_id.as_deref();
             assert_eq!(e.country.as_deref(), *country, "country of {id:?}");
@@ -231,16 +235,7 @@ mod tests {
             {"event_id":"e2","event_name":"close","timestamp_utc":1700000001,"payload":null}]}"#;
         for ctx in [NormalizeContext::default(), hashed] {
             for body in [seed, body] {
-                let batch = test_batch("mobile_batch", "application/json", body);
-                let rules = ctx.rules(&batch.tenant);
-                assert!(fast::parse(body.as_bytes()).is_some(), "{body}");
-                let fast = outcomes(drafts(&batch, body.as_bytes(), &rules), &ctx, &rules);
-                let general = outcomes(
-                    general_drafts(&batch, body.as_bytes(), &rules),
-                    &ctx,
-                    &rules,
-                );
-                assert_eq!(fast, general);
+                both_readings(&ctx, body);
             }
         }
     }
