@@ -155,9 +155,12 @@ async fn deliver(
         async move {
             let mut backoff = Duration::from_millis(100);
             loop {
-                let claim = (output.topic == balancer.topic())
-                    .then(|| balancer.claim())
-                    .flatten();
+                // Waits while every partition has its limit outstanding.
+                let claim = if output.topic == balancer.topic() {
+                    balancer.claim().await
+                } else {
+                    None
+                };
                 let mut record = FutureRecord::to(&output.topic)
                     .key(output.key.as_str())
                     .payload(output.payload.as_slice());

@@ -1,28 +1,45 @@
 //! Which partition a record goes to: the one of its topic with the fewest records awaiting the
-//! broker's acknowledgement.
+//! broker's acknowledgement, and never more than [`IN_FLIGHT_LIMIT`] on one partition.
 //!
-//! Why not the key's hash. An idempotent librdkafka producer (2.12.1, `rdkafka_broker.c`,
-//! `rd_kafka_toppar_producer_serve`) sends nothing more to a partition that has five messages
-//! in flight, but it has already set its broker thread to wake "now" for the waiting batch, so
-//! that thread polls without sleeping until an answer comes back. Records hashed by key land
-//! unevenly: at 20k events/s (200 records a second over 4 partitions, answers in tens of
-//! milliseconds) some partition often had five in flight, and the gateway's and the enricher's
-//! broker threads each burned 0.05–0.08 of a core that way (bench/PROFILE.md, "the producers'
-//! busy wait"). Spreading records by what each partition has outstanding keeps every partition
-//! below five until the topic has about five per partition in flight.
+//! Why. An idempotent librdkafka producer (2.12.1, `rdkafka_broker.c`,
+//! `rd_kafka_toppar_producer_serve`) creates no produce request for a partition that has five
+//! *messages* in flight (`RD_KAFKA_IDEMP_MAX_INFLIGHT` is compared with `rktp_msgs_inflight`,
+//! which counts messages, not requests). But before that check it has already set its broker
+//! thread to wake "now" for the records waiting behind them, so that thread polls without
+//! sleeping until an answer comes back (bench/PROFILE.md, "the producers' busy wait"):
+//! - records hashed by key land unevenly, so at 20k events/s some partition often had five in
+//!   flight, and the gateway's and the enricher's broker threads each burned 0.05–0.08 of a
+//!   core. Spreading records by what each partition has outstanding fixed most of that;
+//! - under a closed loop (bench phase (a), 32 requests in flight over 4 partitions) every
+//!   partition has five in flight most of the time, and the gateway's broker thread took a
+//!   fifth of the gateway's CPU spinning (bench/PROFILE.md, "The gateway's broker thread").
+//!
+//! So a record that would be the sixth outstanding on every partition waits here, asleep, for
+//! the first acknowledgement instead of in the producer's queue, where it costs a spinning
+//! thread. A waiting record is not sent later than it would have been: the producer could not
+//! have sent it before an acknowledgement either. Waiters are served in arrival order.
 //!
 //! Keys stay on the records (batch ids; nothing relies on a batch's partition: every record
 //! stands alone and rows are deduplicated by `event_uid`). While the partition count is not
-//! known (metadata not fetched yet, or the topic missing) records go by key as before.
+//! known (metadata not fetched yet, or the topic missing) records go by key as before, without
+//! a limit.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::sync::oneshot;
 
 use crate::kafka::RenewingProducer;
 use crate::Shutdown;
 
 /// How often the topic's partition count is read again (partitions can be added).
 pub const REFRESH_EVERY: Duration = Duration::from_secs(30);
+
+/// Records outstanding on one partition at most: librdkafka's `RD_KAFKA_IDEMP_MAX_INFLIGHT`,
+/// the messages an idempotent producer has in flight on a partition before it stops sending
+/// there (and starts spinning, see the module's docs).
+pub const IN_FLIGHT_LIMIT: usize = 5;
 
 /// Spreads the records of one topic over its partitions. Clones share the counts.
 #[derive(Clone)]
@@ -43,6 +60,23 @@ struct State {
     outstanding: Vec<usize>,
     /// Where the search for the least loaded partition starts, so ties rotate.
     next: usize,
+    /// Records waiting for a partition below [`IN_FLIGHT_LIMIT`], oldest first. `None` is
+    /// handed over when the partition count became unknown (send by key).
+    waiting: VecDeque<Waiter>,
+}
+
+/// A record waiting for a claim (`None`: send by key).
+type Waiter = oneshot::Sender<Option<PartitionClaim>>;
+
+/// Claims made under the lock, to be handed to their waiters once it is released: a waiter
+/// that has gone drops its claim, and that drop takes the lock.
+type Handed = Vec<(Waiter, Option<PartitionClaim>)>;
+
+fn hand_over(handed: Handed) {
+    for (waiter, claim) in handed {
+        // A waiter that has gone (its request ended) gives the claim back by dropping it.
+        let _ = waiter.send(claim);
+    }
 }
 
 /// A record's place on a partition, held until its send ends (dropping it releases it).
@@ -77,36 +111,48 @@ impl PartitionBalancer {
         &self.inner.topic
     }
 
-    /// The topic has `count` partitions (0: unknown). A change starts the counts afresh.
+    /// The topic has `count` partitions (0: unknown). A change starts the counts afresh and
+    /// serves the records waiting under the old count.
     pub fn set_partitions(&self, count: usize) {
-        let mut state = self.inner.lock();
-        if state.outstanding.len() != count {
+        let handed = {
+            let mut state = self.inner.lock();
+            if state.outstanding.len() == count {
+                return;
+            }
             state.generation += 1;
             state.outstanding = vec![0; count];
             state.next = 0;
-        }
+            self.inner.serve_waiting(&mut state)
+        };
+        hand_over(handed);
     }
 
-    /// The partition with the fewest outstanding records, claimed for one record; `None`
-    /// while the partition count is unknown (send by key then).
-    pub fn claim(&self) -> Option<PartitionClaim> {
-        let mut state = self.inner.lock();
-        let count = state.outstanding.len();
-        if count == 0 {
-            return None;
-        }
-        let start = state.next % count;
-        let partition = (0..count)
-            .map(|step| (start + step) % count)
-            .min_by_key(|&p| state.outstanding[p])
-            .expect("count > 0");
-        state.outstanding[partition] += 1;
-        state.next = partition + 1;
-        Some(PartitionClaim {
-            inner: self.inner.clone(),
-            generation: state.generation,
-            partition: partition as i32,
-        })
+    /// The partition with the fewest outstanding records, claimed for one record, once it has
+    /// fewer than [`IN_FLIGHT_LIMIT`]: while every partition is at the limit this waits, in
+    /// arrival order, for an acknowledgement. `None` while the partition count is unknown
+    /// (send by key then). Cancel-safe: a claim handed to a waiter that has gone is released.
+    pub async fn claim(&self) -> Option<PartitionClaim> {
+        let waiting = {
+            let mut state = self.inner.lock();
+            if state.outstanding.is_empty() {
+                return None;
+            }
+            if state.waiting.is_empty() {
+                if let Some(claim) = self.inner.claim_below_limit(&mut state) {
+                    return Some(claim);
+                }
+            }
+            let (waiter, waiting) = oneshot::channel();
+            state.waiting.push_back(waiter);
+            waiting
+        };
+        // The sender lives in `self`'s state, so it is only dropped unsent if the state is.
+        waiting.await.unwrap_or(None)
+    }
+
+    /// Records waiting for a partition below the limit (for tests and metrics).
+    pub fn waiting(&self) -> usize {
+        self.inner.lock().waiting.len()
     }
 
     /// Keep the partition count current: read it from the broker now and every
@@ -153,16 +199,64 @@ impl Inner {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// The least loaded partition (ties rotate), claimed if it is below the limit.
+    fn claim_below_limit(self: &Arc<Self>, state: &mut State) -> Option<PartitionClaim> {
+        let count = state.outstanding.len();
+        let start = state.next % count;
+        let partition = (0..count)
+            .map(|step| (start + step) % count)
+            .min_by_key(|&p| state.outstanding[p])
+            .expect("count > 0");
+        if state.outstanding[partition] >= IN_FLIGHT_LIMIT {
+            return None;
+        }
+        state.outstanding[partition] += 1;
+        state.next = partition + 1;
+        Some(PartitionClaim {
+            inner: self.clone(),
+            generation: state.generation,
+            partition: partition as i32,
+        })
+    }
+
+    /// Claims for the oldest waiters while a partition has room (all of them, unclaimed, when
+    /// the partition count is unknown), to be handed over after the lock is released.
+    fn serve_waiting(self: &Arc<Self>, state: &mut State) -> Handed {
+        let mut handed = Vec::new();
+        while let Some(waiter) = state.waiting.pop_front() {
+            if waiter.is_closed() {
+                continue;
+            }
+            if state.outstanding.is_empty() {
+                handed.push((waiter, None));
+                continue;
+            }
+            match self.claim_below_limit(state) {
+                Some(claim) => handed.push((waiter, Some(claim))),
+                None => {
+                    state.waiting.push_front(waiter);
+                    break;
+                }
+            }
+        }
+        handed
+    }
 }
 
 impl Drop for PartitionClaim {
     fn drop(&mut self) {
-        let mut state = self.inner.lock();
-        if state.generation == self.generation {
+        let handed = {
+            let mut state = self.inner.lock();
+            if state.generation != self.generation {
+                return;
+            }
             if let Some(n) = state.outstanding.get_mut(self.partition as usize) {
                 *n = n.saturating_sub(1);
             }
-        }
+            self.inner.serve_waiting(&mut state)
+        };
+        hand_over(handed);
     }
 }
 
@@ -170,46 +264,149 @@ impl Drop for PartitionClaim {
 mod tests {
     use super::*;
 
-    #[test]
-    fn records_go_to_the_partition_with_the_fewest_outstanding() {
+    async fn claims(balancer: &PartitionBalancer, n: usize) -> Vec<PartitionClaim> {
+        let mut claims = Vec::new();
+        for _ in 0..n {
+            claims.push(balancer.claim().await.expect("count known"));
+        }
+        claims
+    }
+
+    fn partitions(claims: &[PartitionClaim]) -> Vec<i32> {
+        claims.iter().map(|c| c.partition).collect()
+    }
+
+    #[tokio::test]
+    async fn records_go_to_the_partition_with_the_fewest_outstanding() {
         let balancer = PartitionBalancer::new("events.raw");
-        assert!(balancer.claim().is_none(), "count unknown: by key");
+        assert!(balancer.claim().await.is_none(), "count unknown: by key");
         balancer.set_partitions(4);
-        let claims: Vec<PartitionClaim> = (0..8).map(|_| balancer.claim().unwrap()).collect();
+        let mut claims = claims(&balancer, 8).await;
         let mut per_partition = [0; 4];
         for claim in &claims {
             per_partition[claim.partition as usize] += 1;
         }
         assert_eq!(per_partition, [2, 2, 2, 2]);
         // Two acknowledged on partition 2: the next two records go there.
-        let mut claims = claims;
         claims.retain(|c| c.partition != 2);
-        assert_eq!(balancer.claim().unwrap().partition, 2);
-        let held = balancer.claim().unwrap();
+        assert_eq!(balancer.claim().await.unwrap().partition, 2);
+        let held = balancer.claim().await.unwrap();
         assert_eq!(held.partition, 2);
         drop(held);
-        assert_eq!(balancer.claim().unwrap().partition, 2);
+        assert_eq!(balancer.claim().await.unwrap().partition, 2);
     }
 
-    #[test]
-    fn ties_rotate_and_a_new_partition_count_starts_afresh() {
+    #[tokio::test]
+    async fn ties_rotate_and_a_new_partition_count_starts_afresh() {
         let balancer = PartitionBalancer::new("events.normalized");
         balancer.set_partitions(3);
         // One record at a time, each acknowledged before the next: still spread.
-        let order: Vec<i32> = (0..6)
-            .map(|_| balancer.claim().unwrap().partition)
-            .collect();
+        let mut order = Vec::new();
+        for _ in 0..6 {
+            order.push(balancer.claim().await.unwrap().partition);
+        }
         assert_eq!(order, [0, 1, 2, 0, 1, 2]);
-        let old = balancer.claim().unwrap();
+        let old = balancer.claim().await.unwrap();
         balancer.set_partitions(6);
         drop(old); // made under 3 partitions: does not touch the new counts
-        let claims: Vec<i32> = (0..6)
-            .map(|_| balancer.claim().unwrap().partition)
-            .collect();
-        let mut sorted = claims.clone();
+        let mut sorted = partitions(&claims(&balancer, 6).await);
         sorted.sort();
         assert_eq!(sorted, [0, 1, 2, 3, 4, 5]);
         balancer.set_partitions(0);
-        assert!(balancer.claim().is_none());
+        assert!(balancer.claim().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_record_beyond_the_limit_on_every_partition_waits_for_an_acknowledgement() {
+        let balancer = PartitionBalancer::new("events.raw");
+        balancer.set_partitions(2);
+        let mut held = claims(&balancer, 2 * IN_FLIGHT_LIMIT).await;
+        let mut per_partition = [0; 2];
+        for claim in &held {
+            per_partition[claim.partition as usize] += 1;
+        }
+        assert_eq!(per_partition, [IN_FLIGHT_LIMIT; 2]);
+
+        // Two more records: both wait, in arrival order.
+        let first = tokio::spawn({
+            let balancer = balancer.clone();
+            async move { balancer.claim().await.map(|c| (c.partition, c)) }
+        });
+        while balancer.waiting() < 1 {
+            tokio::task::yield_now().await;
+        }
+        let second = tokio::spawn({
+            let balancer = balancer.clone();
+            async move { balancer.claim().await.map(|c| (c.partition, c)) }
+        });
+        while balancer.waiting() < 2 {
+            tokio::task::yield_now().await;
+        }
+        tokio::task::yield_now().await;
+        assert!(!first.is_finished() && !second.is_finished());
+
+        // An acknowledgement on partition 1 serves the first waiter there, and only it.
+        let at = held.iter().position(|c| c.partition == 1).unwrap();
+        drop(held.remove(at));
+        let (partition, first_claim) = first.await.unwrap().expect("claimed");
+        assert_eq!(partition, 1);
+        assert_eq!(balancer.waiting(), 1);
+        assert!(!second.is_finished());
+
+        // A waiter that gives up (its request ended) takes no place: the next
+        // acknowledgement goes to the one behind it.
+        let gone = tokio::spawn({
+            let balancer = balancer.clone();
+            async move { balancer.claim().await.is_some() }
+        });
+        while balancer.waiting() < 2 {
+            tokio::task::yield_now().await;
+        }
+        gone.abort();
+        assert!(gone.await.unwrap_err().is_cancelled());
+        drop(first_claim);
+        let (partition, second_claim) = second.await.unwrap().expect("claimed");
+        assert_eq!(partition, 1);
+        assert_eq!(balancer.waiting(), 0);
+
+        // Partition 1 is full again; a partition count that becomes unknown sends the
+        // waiters by key.
+        drop(second_claim);
+        held.push(balancer.claim().await.unwrap());
+        let by_key = tokio::spawn({
+            let balancer = balancer.clone();
+            async move { balancer.claim().await.is_none() }
+        });
+        while balancer.waiting() < 1 {
+            tokio::task::yield_now().await;
+        }
+        balancer.set_partitions(0);
+        assert!(by_key.await.unwrap(), "handed over without a partition");
+        drop(held);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_claim_comes_back_under_many_concurrent_records() {
+        let balancer = PartitionBalancer::new("events.raw");
+        balancer.set_partitions(3);
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let balancer = balancer.clone();
+                tokio::spawn(async move {
+                    let claim = balancer.claim().await.expect("claimed");
+                    let most = balancer.inner.lock().outstanding.iter().copied().max();
+                    assert!(most <= Some(IN_FLIGHT_LIMIT), "{most:?} outstanding");
+                    if i % 3 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                    drop(claim);
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(balancer.inner.lock().outstanding, [0, 0, 0]);
+        assert_eq!(balancer.waiting(), 0);
     }
 }

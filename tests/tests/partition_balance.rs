@@ -43,7 +43,7 @@ async fn the_balancer_learns_the_partition_count_and_creates_no_topic() {
     let unknown = PartitionBalancer::spawn(&missing, producer.clone(), shutdown.clone());
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while known.claim().is_none() {
+    while known.claim().await.is_none() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the partition count of {present} was never read"
@@ -51,14 +51,20 @@ async fn the_balancer_learns_the_partition_count_and_creates_no_topic() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Ten records in flight at once: two on each of the five partitions.
-    let claims: Vec<_> = (0..10).map(|_| known.claim().unwrap()).collect();
+    let mut claims = Vec::new();
+    for _ in 0..10 {
+        claims.push(known.claim().await.unwrap());
+    }
     let mut per_partition = [0; 5];
     for claim in &claims {
         per_partition[claim.partition as usize] += 1;
     }
     assert_eq!(per_partition, [2; 5]);
 
-    assert!(unknown.claim().is_none(), "a missing topic goes by key");
+    assert!(
+        unknown.claim().await.is_none(),
+        "a missing topic goes by key"
+    );
     assert!(
         !topics_on_broker(&stack.brokers).contains(&missing),
         "reading the partition count created {missing}"
