@@ -208,6 +208,24 @@ pub struct ClickHouseConfig {
     /// For an `https://` url signed by a private CA: that CA's PEM file, trusted besides the
     /// system's store (ClickHouse Cloud's certificates need no file).
     pub ca_file: Option<std::path::PathBuf>,
+    /// Compression of insert bodies and query results on the wire: `auto` (the default) is
+    /// none when the url's host is a loopback address and LZ4 otherwise.
+    pub compression: WireCompression,
+}
+
+/// `[clickhouse] compression`: how data crosses the HTTP connection to ClickHouse. LZ4 in
+/// ClickHouse's compressed-block framing (the format of its own clients) shrinks an insert of
+/// `events` several times, for CPU on both ends: worth it across a network, pure cost over
+/// loopback, where it was a tenth of the sink's CPU (bench/PROFILE.md, "Inserts over loopback
+/// without LZ4").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WireCompression {
+    /// `none` for a loopback host (`localhost`, 127.0.0.0/8, `::1`), else `lz4`.
+    #[default]
+    Auto,
+    Lz4,
+    None,
 }
 
 impl Default for ClickHouseConfig {
@@ -218,14 +236,16 @@ impl Default for ClickHouseConfig {
             user: "default".into(),
             password: String::new(),
             ca_file: None,
+            compression: WireCompression::Auto,
         }
     }
 }
 
 impl ClickHouseConfig {
-    /// A client for this server and database: LZ4-compressed responses (the only compression
-    /// the crate decodes; ClickHouse 26.9 would otherwise pick ZSTD, so the client asks for LZ4
-    /// with `network_compression_method`, whatever the server's profile), rows checked against the
+    /// A client for this server and database: inserts and responses LZ4-compressed unless
+    /// [`Self::wire_compression`] says none (LZ4 is the only compression the crate decodes;
+    /// ClickHouse 26.9 would otherwise pick ZSTD, so the client asks for LZ4 with
+    /// `network_compression_method`, whatever the server's profile), rows checked against the
     /// table's columns (the crate's validation), and `async_insert = 0`, so an acknowledged
     /// insert means the rows are stored whatever the server's default (1 since 26.2). The sink
     /// commits Kafka offsets only after such an acknowledgement.
@@ -244,14 +264,42 @@ impl ClickHouseConfig {
             tracing::error!(%error, "clickhouse.ca_file is not used");
             None
         });
-        Self::http_client(ca)
+        let client = Self::http_client(ca)
             .with_url(&self.url)
             .with_user(&self.user)
             .with_password(&self.password)
-            .with_compression(clickhouse::Compression::Lz4)
-            .with_option("network_compression_method", "LZ4")
             .with_validation(true)
-            .with_option("async_insert", "0")
+            .with_option("async_insert", "0");
+        match self.wire_compression() {
+            WireCompression::Lz4 => client
+                .with_compression(clickhouse::Compression::Lz4)
+                .with_option("network_compression_method", "LZ4"),
+            _ => client.with_compression(clickhouse::Compression::None),
+        }
+    }
+
+    /// `compression` resolved: `Lz4` or `None`, never `Auto`. A url that does not parse is
+    /// taken as remote (its requests fail with the parse error anyway).
+    pub fn wire_compression(&self) -> WireCompression {
+        match self.compression {
+            WireCompression::Auto => {
+                let host = url::Url::parse(&self.url)
+                    .ok()
+                    .and_then(|u| u.host().map(|h| h.to_owned()));
+                let loopback = match host {
+                    Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    None => false,
+                };
+                if loopback {
+                    WireCompression::None
+                } else {
+                    WireCompression::Lz4
+                }
+            }
+            chosen => chosen,
+        }
     }
 }
 
@@ -440,6 +488,48 @@ mod tests {
             assert!(err.to_string().contains("brokerz"), "{err}");
 
             assert!(load::<Sample>(Some(Path::new("missing.toml"))).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn wire_compression_is_off_over_loopback_and_lz4_elsewhere_unless_chosen() {
+        let resolved = |url: &str, compression: WireCompression| {
+            ClickHouseConfig {
+                url: url.into(),
+                compression,
+                ..Default::default()
+            }
+            .wire_compression()
+        };
+        use WireCompression::{Auto, Lz4, None};
+        for url in [
+            "http://127.0.0.1:8123",
+            "http://127.8.9.10:8123",
+            "http://localhost:8123",
+            "http://LocalHost:8123/",
+            "https://[::1]:8443",
+        ] {
+            assert_eq!(resolved(url, Auto), None, "{url}");
+            assert_eq!(resolved(url, Lz4), Lz4, "{url}");
+        }
+        for url in [
+            "http://10.0.0.5:8123",
+            "https://abc123.eu-west-1.aws.clickhouse.cloud:8443",
+            "http://localhost.example.com:8123",
+            "http://[2001:db8::1]:8123",
+            "not a url",
+        ] {
+            assert_eq!(resolved(url, Auto), Lz4, "{url}");
+            assert_eq!(resolved(url, None), None, "{url}");
+        }
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[clickhouse]\ncompression = \"none\"")?;
+            let c: Sample = load(Some(Path::new("c.toml"))).unwrap();
+            assert_eq!(c.clickhouse.compression, None);
+            jail.create_file("bad.toml", "[clickhouse]\ncompression = \"zstd\"")?;
+            let err = load::<Sample>(Some(Path::new("bad.toml"))).unwrap_err();
+            assert!(err.to_string().contains("compression"), "{err}");
             Ok(())
         });
     }

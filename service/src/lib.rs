@@ -13,7 +13,7 @@ pub mod shutdown;
 pub mod telemetry;
 pub mod watchdog;
 
-pub use config::{AdminConfig, ClickHouseConfig, KafkaConfig, Topics};
+pub use config::{AdminConfig, ClickHouseConfig, KafkaConfig, Topics, WireCompression};
 pub use shutdown::Shutdown;
 
 /// Milliseconds since the Unix epoch (UTC), the unit of every timestamp in the records.

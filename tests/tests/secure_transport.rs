@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use tributary_service::config::{
-    ClickHouseConfig, KafkaConfig, KafkaSecurity, SaslMechanism, SecurityProtocol,
+    ClickHouseConfig, KafkaConfig, KafkaSecurity, SaslMechanism, SecurityProtocol, WireCompression,
 };
 use tributary_service::shutdown::Shutdown;
 use tributary_tests::{create_topics, free_local_addr, seed_000_json, Pipeline, Stack};
@@ -201,11 +201,13 @@ impl SecureStack {
         }
     }
 
-    /// `clickhouse` pointed at the HTTPS listener.
+    /// `clickhouse` pointed at the HTTPS listener, with LZ4 on the wire as to a hosted server
+    /// (the loopback default sends none; this is where LZ4 inserts and results are run).
     fn clickhouse(&self, clickhouse: &ClickHouseConfig, ca: PathBuf) -> ClickHouseConfig {
         ClickHouseConfig {
             url: self.clickhouse_https.clone(),
             ca_file: Some(ca),
+            compression: WireCompression::Lz4,
             ..clickhouse.clone()
         }
     }
