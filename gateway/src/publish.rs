@@ -30,7 +30,8 @@ pub trait Publisher: Send + Sync {
 /// Publishes each batch as one Avro record on the raw topic, keyed by its batch id, on the
 /// partition with the fewest records awaiting acknowledgement ([`PartitionBalancer`]). While
 /// every partition has [`tributary_service::balance::IN_FLIGHT_LIMIT`] outstanding, a batch
-/// waits for an acknowledgement; the wait counts against the publish timeout.
+/// waits for an acknowledgement, at most the publish timeout (then `Timeout`, nothing sent);
+/// once sent, the producer's `message.timeout.ms` (the same timeout) decides.
 pub struct KafkaPublisher {
     producer: RenewingProducer,
     /// Knows the raw topic's name and partitions.
@@ -55,11 +56,11 @@ impl Publisher for KafkaPublisher {
     fn publish(&self, batch: RawBatch) -> BoxFuture<'_, Result<(), PublishError>> {
         Box::pin(async move {
             let payload = tributary_schemas::encode(&batch)?;
-            let deadline = tokio::time::Instant::now() + self.timeout;
-            // Waits while every partition has its limit outstanding. Held until the send
-            // ends. A client that hangs up drops it early, while the record may still wait in
-            // the producer: that partition then counts one too few.
-            let claim = tokio::time::timeout_at(deadline, self.balancer.claim())
+            // Waits while every partition has its limit outstanding, at most the publish
+            // timeout; nothing is sent then, so the client's retry cannot be a duplicate.
+            // Held until the send ends. A client that hangs up drops it early, while the
+            // record may still wait in the producer: that partition then counts one too few.
+            let claim = tokio::time::timeout(self.timeout, self.balancer.claim())
                 .await
                 .map_err(|_| PublishError::Timeout(self.timeout))?;
             let mut record = FutureRecord::<str, [u8]>::to(self.balancer.topic())
@@ -69,12 +70,11 @@ impl Publisher for KafkaPublisher {
                 record = record.partition(claim.partition);
             }
             let client = self.producer.current();
-            // What is left of the timeout, as the producer's own message timeout.
-            let left = deadline
-                .saturating_duration_since(tokio::time::Instant::now())
-                .max(Duration::from_millis(1));
-            let send = client.send(record, left);
-            match tokio::time::timeout(left + Duration::from_secs(1), send).await {
+            // The producer gives up on the record `message.timeout.ms` (the publish timeout)
+            // after taking it; this outer timeout is only a backstop behind that, so the claim
+            // is held until the producer has decided.
+            let send = client.send(record, self.timeout);
+            match tokio::time::timeout(self.timeout + Duration::from_secs(1), send).await {
                 Ok(Ok(_delivery)) => {
                     self.producer.succeeded();
                     Ok(())

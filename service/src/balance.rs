@@ -16,8 +16,12 @@
 //!
 //! So a record that would be the sixth outstanding on every partition waits here, asleep, for
 //! the first acknowledgement instead of in the producer's queue, where it costs a spinning
-//! thread. A waiting record is not sent later than it would have been: the producer could not
-//! have sent it before an acknowledgement either. Waiters are served in arrival order.
+//! thread. Waiters are served in arrival order. While records are in flight the producer
+//! could not have sent it before an acknowledgement either; the one case where it leaves later
+//! is a burst of more than five records a partition with nothing in flight, which librdkafka
+//! would have sent as one request within `linger.ms`: the sixth then waits one round trip.
+//! The count also includes records still lingering in the producer's queue, so the limit is
+//! a little stricter than librdkafka's.
 //!
 //! Keys stay on the records (batch ids; nothing relies on a batch's partition: every record
 //! stands alone and rows are deduplicated by `event_uid`). While the partition count is not
@@ -87,6 +91,15 @@ pub struct PartitionClaim {
     pub partition: i32,
 }
 
+impl std::fmt::Debug for PartitionClaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionClaim")
+            .field("topic", &self.inner.topic)
+            .field("partition", &self.partition)
+            .finish()
+    }
+}
+
 impl PartitionBalancer {
     /// A balancer for `topic` that knows no partitions yet ([`Self::claim`] gives `None`).
     pub fn new(topic: &str) -> Self {
@@ -150,7 +163,8 @@ impl PartitionBalancer {
         waiting.await.unwrap_or(None)
     }
 
-    /// Records waiting for a partition below the limit (for tests and metrics).
+    /// Records queued for a partition below the limit, including waiters that have gone and
+    /// are not yet skipped (for tests).
     pub fn waiting(&self) -> usize {
         self.inner.lock().waiting.len()
     }
@@ -316,6 +330,30 @@ mod tests {
         assert!(balancer.claim().await.is_none());
     }
 
+    /// `future`, or a failure naming `what` if it takes a second: a lost wake-up fails the
+    /// test instead of hanging it.
+    async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(1), future)
+            .await
+            .unwrap_or_else(|_| panic!("{what} did not happen within a second"))
+    }
+
+    async fn until_waiting(balancer: &PartitionBalancer, n: usize) {
+        within(&format!("{n} waiting"), async {
+            while balancer.waiting() < n {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+    }
+
+    fn spawn_claim(
+        balancer: &PartitionBalancer,
+    ) -> tokio::task::JoinHandle<Option<PartitionClaim>> {
+        let balancer = balancer.clone();
+        tokio::spawn(async move { balancer.claim().await })
+    }
+
     #[tokio::test]
     async fn a_record_beyond_the_limit_on_every_partition_waits_for_an_acknowledgement() {
         let balancer = PartitionBalancer::new("events.raw");
@@ -327,86 +365,80 @@ mod tests {
         }
         assert_eq!(per_partition, [IN_FLIGHT_LIMIT; 2]);
 
-        // Two more records: both wait, in arrival order.
-        let first = tokio::spawn({
-            let balancer = balancer.clone();
-            async move { balancer.claim().await.map(|c| (c.partition, c)) }
-        });
-        while balancer.waiting() < 1 {
-            tokio::task::yield_now().await;
-        }
-        let second = tokio::spawn({
-            let balancer = balancer.clone();
-            async move { balancer.claim().await.map(|c| (c.partition, c)) }
-        });
-        while balancer.waiting() < 2 {
-            tokio::task::yield_now().await;
-        }
+        // Three more records: a first that gives up (its request ended), then two that wait.
+        let gone = spawn_claim(&balancer);
+        until_waiting(&balancer, 1).await;
+        let first = spawn_claim(&balancer);
+        until_waiting(&balancer, 2).await;
+        let second = spawn_claim(&balancer);
+        until_waiting(&balancer, 3).await;
+        gone.abort();
+        assert!(gone.await.unwrap_err().is_cancelled());
         tokio::task::yield_now().await;
         assert!(!first.is_finished() && !second.is_finished());
 
-        // An acknowledgement on partition 1 serves the first waiter there, and only it.
+        // An acknowledgement on partition 1 skips the waiter that has gone and serves the
+        // first live one there, and only it.
         let at = held.iter().position(|c| c.partition == 1).unwrap();
         drop(held.remove(at));
-        let (partition, first_claim) = first.await.unwrap().expect("claimed");
-        assert_eq!(partition, 1);
+        let first_claim = within("the first waiter served", first)
+            .await
+            .unwrap()
+            .expect("claimed");
+        assert_eq!(first_claim.partition, 1);
         assert_eq!(balancer.waiting(), 1);
-        assert!(!second.is_finished());
+        tokio::task::yield_now().await;
+        assert!(!second.is_finished(), "served without room");
 
-        // A waiter that gives up (its request ended) takes no place: the next
-        // acknowledgement goes to the one behind it.
-        let gone = tokio::spawn({
-            let balancer = balancer.clone();
-            async move { balancer.claim().await.is_some() }
-        });
-        while balancer.waiting() < 2 {
-            tokio::task::yield_now().await;
-        }
-        gone.abort();
-        assert!(gone.await.unwrap_err().is_cancelled());
+        // Its acknowledgement serves the second.
         drop(first_claim);
-        let (partition, second_claim) = second.await.unwrap().expect("claimed");
-        assert_eq!(partition, 1);
+        let second_claim = within("the second waiter served", second)
+            .await
+            .unwrap()
+            .expect("claimed");
+        assert_eq!(second_claim.partition, 1);
         assert_eq!(balancer.waiting(), 0);
+        assert_eq!(balancer.inner.lock().outstanding, [IN_FLIGHT_LIMIT; 2]);
 
-        // Partition 1 is full again; a partition count that becomes unknown sends the
-        // waiters by key.
-        drop(second_claim);
-        held.push(balancer.claim().await.unwrap());
-        let by_key = tokio::spawn({
-            let balancer = balancer.clone();
-            async move { balancer.claim().await.is_none() }
-        });
-        while balancer.waiting() < 1 {
-            tokio::task::yield_now().await;
-        }
+        // A partition count that becomes unknown sends the waiters by key.
+        let by_key = spawn_claim(&balancer);
+        until_waiting(&balancer, 1).await;
         balancer.set_partitions(0);
-        assert!(by_key.await.unwrap(), "handed over without a partition");
-        drop(held);
+        let handed = within("the waiter served by key", by_key).await.unwrap();
+        assert!(handed.is_none(), "handed over without a partition");
+        drop((held, second_claim));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn every_claim_comes_back_under_many_concurrent_records() {
+    async fn many_concurrent_records_wait_beyond_the_limit_and_every_claim_comes_back() {
         let balancer = PartitionBalancer::new("events.raw");
-        balancer.set_partitions(3);
-        let tasks: Vec<_> = (0..200)
-            .map(|i| {
+        balancer.set_partitions(2);
+        // 30 records hold their claims until released: 10 claim, 20 wait.
+        let release = Arc::new(tokio::sync::Semaphore::new(0));
+        let tasks: Vec<_> = (0..30)
+            .map(|_| {
                 let balancer = balancer.clone();
+                let release = release.clone();
                 tokio::spawn(async move {
                     let claim = balancer.claim().await.expect("claimed");
                     let most = balancer.inner.lock().outstanding.iter().copied().max();
                     assert!(most <= Some(IN_FLIGHT_LIMIT), "{most:?} outstanding");
-                    if i % 3 == 0 {
-                        tokio::task::yield_now().await;
-                    }
+                    release.acquire().await.unwrap().forget();
                     drop(claim);
                 })
             })
             .collect();
-        for task in tasks {
-            task.await.unwrap();
+        until_waiting(&balancer, 20).await;
+        assert_eq!(balancer.inner.lock().outstanding, [IN_FLIGHT_LIMIT; 2]);
+        // Released a few at a time, each acknowledgement lets a waiter in.
+        for _ in 0..6 {
+            release.add_permits(5);
+            tokio::task::yield_now().await;
         }
-        assert_eq!(balancer.inner.lock().outstanding, [0, 0, 0]);
+        for task in tasks {
+            within("every record done", task).await.unwrap();
+        }
+        assert_eq!(balancer.inner.lock().outstanding, [0, 0]);
         assert_eq!(balancer.waiting(), 0);
     }
 }
