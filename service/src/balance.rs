@@ -164,8 +164,9 @@ impl PartitionBalancer {
     }
 
     /// Records queued for a partition below the limit, including waiters that have gone and
-    /// are not yet skipped (for tests).
-    pub fn waiting(&self) -> usize {
+    /// are not yet skipped.
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
         self.inner.lock().waiting.len()
     }
 

@@ -283,10 +283,8 @@ impl ClickHouseConfig {
     pub fn wire_compression(&self) -> WireCompression {
         match self.compression {
             WireCompression::Auto => {
-                let host = url::Url::parse(&self.url)
-                    .ok()
-                    .and_then(|u| u.host().map(|h| h.to_owned()));
-                let loopback = match host {
+                let url = url::Url::parse(&self.url).ok();
+                let loopback = match url.as_ref().and_then(url::Url::host) {
                     Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
                     Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
                     Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
