@@ -9,9 +9,13 @@
 mod codec;
 mod migrations;
 mod source;
+mod specific;
 mod types;
 
-pub use codec::{decode, decode_with_writer, encode, encode_compressed, CodecError, Contract};
+pub use codec::{
+    decode, decode_current_general, decode_with_writer, encode, encode_compressed, CodecError,
+    Contract,
+};
 pub use migrations::{Migration, MIGRATIONS};
 
 /// Queries the services run, kept beside the DDL so tests can run them on current ClickHouse.
