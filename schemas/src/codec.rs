@@ -185,11 +185,19 @@ pub fn encode_compressed<T: Contract>(value: &T) -> Result<Vec<u8>, CodecError> 
         static PLAIN: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     let message = PLAIN.with(|cell| -> Result<Vec<u8>, CodecError> {
-        let mut plain = cell.borrow_mut();
+        // A `Serialize` of a caller's type that encodes again on this thread gets a buffer
+        // of its own instead of a borrow panic.
+        let Ok(mut plain) = cell.try_borrow_mut() else {
+            let mut plain = Vec::new();
+            encode_into(value, &mut plain)?;
+            return zstd_compress(&plain).map_err(|e| CodecError::Compressed(e.to_string()));
+        };
         plain.clear();
-        encode_into(value, &mut plain)?;
-        let message = zstd_compress(&plain).map_err(|e| CodecError::Compressed(e.to_string()));
-        // One outsized message (up to the 5 MiB request limit) does not stay held per thread.
+        let message = encode_into(value, &mut plain).and_then(|()| {
+            zstd_compress(&plain).map_err(|e| CodecError::Compressed(e.to_string()))
+        });
+        // An outsized message (a normalized batch can be a few times its 5 MiB request) does
+        // not stay held per thread, whether it was encoded or not.
         if plain.capacity() > PLAIN_KEPT_CAPACITY {
             *plain = Vec::new();
         }
@@ -270,14 +278,9 @@ fn decode_datum<T: Contract>(writer: &Schema, datum: &[u8]) -> Result<T, CodecEr
     }
 }
 
-/// A datum written with `T`'s current schema, read straight into `T`. Going through
-/// apache-avro's `Value` tree cost ~240 allocations and ~110k instructions per normalized
-/// event (bench/PROFILE.md, "Sink decode without `Value`"); this reads the same fields with
-/// one allocation per string. A datum it refuses is handed to the `Value` path, which decides
-/// and words the error, so exactly the datums that path accepted are accepted (it reads a few
-/// that no writer produces, such as a varint past 64 bits). Array lengths need no cap here:
-/// every item of our schemas reads at least one byte, so a forged count runs out of input
-/// instead of reserving memory (serde reserves at most 1 MiB from a length hint).
+/// A datum written with `T`'s current schema, read straight into `T`: first by the code
+/// written for the schema where a type has it (`specific.rs`, the normalized batch), then by
+/// `decode_current_general`. Both reserve at most 1 MiB from a declared length.
 fn decode_current<T: Contract>(datum: &[u8]) -> Result<T, CodecError> {
     match T::read_specific(datum) {
         Some(value) => Ok(value),
@@ -287,6 +290,15 @@ fn decode_current<T: Contract>(datum: &[u8]) -> Result<T, CodecError> {
 
 /// `decode_current` without the specific reader (`specific.rs`): the fuzz target
 /// `avro_envelopes` holds that reader to this one's answers.
+///
+/// `serde_avro_fast` reads the datum straight into `T`. Going through apache-avro's `Value`
+/// tree cost ~240 allocations and ~110k instructions per normalized event (bench/PROFILE.md,
+/// "Sink decode without `Value`"); this reads the same fields with one allocation per string.
+/// A datum it refuses is handed to the `Value` path, which decides and words the error, so
+/// exactly the datums that path accepted are accepted (it reads a few that no writer produces,
+/// such as a varint past 64 bits). Array lengths need no cap here: every item of our schemas
+/// reads at least one byte, so a forged count runs out of input instead of reserving memory
+/// (serde reserves at most 1 MiB from a length hint).
 #[doc(hidden)]
 pub fn decode_current_general<T: Contract>(datum: &[u8]) -> Result<T, CodecError> {
     match serde_avro_fast::from_datum_slice(datum, T::fast_schema()) {

@@ -18,9 +18,10 @@
 //! Only a datum written with the current schema comes here (the caller checks the
 //! fingerprint). [`Specific::read`] is strict: anything it does not read completely and exactly
 //! (a varint past 64 bits, an `int` beyond 32, a branch index other than 0 or 1, invalid
-//! UTF-8, bytes left over) is `None`, and the caller hands the datum to the general decoders,
-//! which accept or refuse it and word the error. The tests in `codec.rs` hold the bytes
-//! written and the values read to apache-avro's on every field, set and unset.
+//! UTF-8, bytes left over) is `None`, and the caller hands the datum to the general decoders
+//! (`serde_avro_fast`, then apache-avro's `Value` path), which accept or refuse it and word the
+//! error. What it reads, they read the same. The tests in `codec.rs` hold the bytes written and
+//! the values read to apache-avro's on every field, set and unset.
 
 use crate::types::{NormalizedBatch, NormalizedEvent};
 
@@ -168,7 +169,8 @@ impl<T: Specific> Specific for Vec<T> {
             if count > input.len() {
                 return None;
             }
-            items.reserve(count.min(1024));
+            // At most 1 MiB reserved from a declared count, as serde's own length hint.
+            items.reserve(count.min((1 << 20) / std::mem::size_of::<T>().max(1)));
             for _ in 0..count {
                 items.push(T::read(input)?);
             }
@@ -296,6 +298,9 @@ mod tests {
         // An overlong zero is a zero, as the general decoders read it.
         assert_eq!(read_long(&mut &[0x80, 0x00][..]), Some(0));
         // Eleven bytes, bits past 64, and a varint cut short are refused.
+        let mut eleven = [0x80; 11];
+        eleven[10] = 0x00;
+        assert_eq!(read_long(&mut &eleven[..]), None);
         assert_eq!(read_long(&mut &[0xff; 10][..]), None);
         assert_eq!(
             read_long(&mut &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02][..]),
