@@ -187,15 +187,15 @@ pub fn encode_compressed<T: Contract>(value: &T) -> Result<Vec<u8>, CodecError> 
     let message = PLAIN.with(|cell| -> Result<Vec<u8>, CodecError> {
         // A `Serialize` of a caller's type that encodes again on this thread gets a buffer
         // of its own instead of a borrow panic.
-        let Ok(mut plain) = cell.try_borrow_mut() else {
-            let mut plain = Vec::new();
-            encode_into(value, &mut plain)?;
-            return zstd_compress(&plain).map_err(|e| CodecError::Compressed(e.to_string()));
+        let mut own = Vec::new();
+        let mut kept = cell.try_borrow_mut();
+        let plain = match kept {
+            Ok(ref mut kept) => &mut **kept,
+            Err(_) => &mut own,
         };
         plain.clear();
-        let message = encode_into(value, &mut plain).and_then(|()| {
-            zstd_compress(&plain).map_err(|e| CodecError::Compressed(e.to_string()))
-        });
+        let message = encode_into(value, plain)
+            .and_then(|()| zstd_compress(plain).map_err(|e| CodecError::Compressed(e.to_string())));
         // An outsized message (a normalized batch can be a few times its 5 MiB request) does
         // not stay held per thread, whether it was encoded or not.
         if plain.capacity() > PLAIN_KEPT_CAPACITY {
