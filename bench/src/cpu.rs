@@ -89,7 +89,7 @@ pub struct Sizes {
     /// NormalizedBatch Avro record per event, what events.normalized carries (uncompressed:
     /// the size Tansu's produce cost follows).
     pub normalized_bytes_per_event: f64,
-    /// The same NormalizedBatch record after zstd level 3 (what a compressed envelope would
+    /// The same NormalizedBatch record after zstd at the pipeline's level (what a compressed envelope would
     /// hand the broker).
     #[serde(default)]
     pub normalized_zstd_bytes_per_event: f64,
@@ -283,7 +283,7 @@ fn apache_avro_write<T: Serialize>(schema: &apache_avro::Schema, value: &T, out:
 
 thread_local! {
     static ZSTD: std::cell::RefCell<zstd::bulk::Compressor<'static>> =
-        std::cell::RefCell::new(zstd::bulk::Compressor::new(3).expect("zstd level 3"));
+        std::cell::RefCell::new(zstd::bulk::Compressor::new(tributary_schemas::ZSTD_LEVEL).expect("zstd context"));
 }
 
 /// `compress_body` with one zstd context per thread instead of one per call.
@@ -384,7 +384,7 @@ pub fn run(args: CpuArgs) -> anyhow::Result<()> {
             normalized_zstd_bytes_per_event: normalized_payloads
                 .iter()
                 .map(|p| {
-                    zstd::bulk::compress(p, 3)
+                    zstd::bulk::compress(p, tributary_schemas::ZSTD_LEVEL)
                         .map(|c| c.len())
                         .unwrap_or(p.len())
                 })

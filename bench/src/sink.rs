@@ -32,7 +32,7 @@ pub struct FillArgs {
     pub batch_size: usize,
     #[arg(long, default_value_t = 64)]
     pub in_flight: usize,
-    /// Produce every record zstd-compressed (level 3). Measures what a compressed
+    /// Produce every record zstd-compressed (at `tributary_schemas::ZSTD_LEVEL`). Measures what a compressed
     /// NormalizedBatch envelope would cost the broker; the sink cannot read such a topic.
     #[arg(long)]
     pub zstd: bool,
@@ -79,7 +79,7 @@ pub async fn fill(args: FillArgs) -> anyhow::Result<()> {
             summary.messages += 1;
             let output = if args.zstd {
                 tributary_enricher::pipeline::Output {
-                    payload: zstd::bulk::compress(&output.payload, 3)?,
+                    payload: zstd::bulk::compress(&output.payload, tributary_schemas::ZSTD_LEVEL)?,
                     ..output
                 }
             } else {

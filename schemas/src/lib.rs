@@ -27,5 +27,5 @@ pub mod queries {
 pub use source::{Family, Source};
 pub use types::{
     compress_body, decompress_body, BodyEncoding, DlqRecord, NormalizedBatch, NormalizedEvent,
-    RawBatch,
+    RawBatch, ZSTD_LEVEL,
 };

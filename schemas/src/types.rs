@@ -77,8 +77,15 @@ pub fn compress_body(body: &[u8]) -> (BodyEncoding, Vec<u8>) {
     }
 }
 
-/// zstd level 3 with one reused context per thread: creating a context for every call cost
-/// more than the compression itself for small requests (bench/PROFILE.md, finding 4).
+/// zstd level of every body and normalized batch the pipeline writes. Level 1 makes the same
+/// sizes as 3 on mobile batches (and about 3% more on the repository's fixtures), and its one
+/// small hash table stays in cache on a machine the broker and ClickHouse share: the services'
+/// CPU per event in bench phase (d) fell from 36.0-37.0 to 32.1-34.1 µs in interleaved runs
+/// (bench/PROFILE.md, "zstd level 1").
+pub const ZSTD_LEVEL: i32 = 1;
+
+/// zstd at [`ZSTD_LEVEL`] with one reused context per thread: creating a context for every call
+/// cost more than the compression itself for small requests (bench/PROFILE.md, finding 4).
 pub(crate) fn zstd_compress(data: &[u8]) -> std::io::Result<Vec<u8>> {
     thread_local! {
         static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
@@ -87,7 +94,7 @@ pub(crate) fn zstd_compress(data: &[u8]) -> std::io::Result<Vec<u8>> {
     COMPRESSOR.with(|cell| {
         let mut cell = cell.borrow_mut();
         if cell.is_none() {
-            *cell = Some(zstd::bulk::Compressor::new(3)?);
+            *cell = Some(zstd::bulk::Compressor::new(ZSTD_LEVEL)?);
         }
         cell.as_mut().expect("set above").compress(data)
     })
