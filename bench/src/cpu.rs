@@ -89,8 +89,8 @@ pub struct Sizes {
     /// NormalizedBatch Avro record per event, what events.normalized carries (uncompressed:
     /// the size Tansu's produce cost follows).
     pub normalized_bytes_per_event: f64,
-    /// The same NormalizedBatch record after zstd at the pipeline's level (what a compressed envelope would
-    /// hand the broker).
+    /// The same NormalizedBatch record after zstd at the pipeline's level
+    /// (`tributary_schemas::ZSTD_LEVEL`): what a compressed envelope would hand the broker.
     #[serde(default)]
     pub normalized_zstd_bytes_per_event: f64,
 }
@@ -283,7 +283,9 @@ fn apache_avro_write<T: Serialize>(schema: &apache_avro::Schema, value: &T, out:
 
 thread_local! {
     static ZSTD: std::cell::RefCell<zstd::bulk::Compressor<'static>> =
-        std::cell::RefCell::new(zstd::bulk::Compressor::new(tributary_schemas::ZSTD_LEVEL).expect("zstd context"));
+        std::cell::RefCell::new(
+            zstd::bulk::Compressor::new(tributary_schemas::ZSTD_LEVEL).expect("zstd context"),
+        );
 }
 
 /// `compress_body` with one zstd context per thread instead of one per call.

@@ -32,8 +32,9 @@ pub struct FillArgs {
     pub batch_size: usize,
     #[arg(long, default_value_t = 64)]
     pub in_flight: usize,
-    /// Produce every record zstd-compressed (at `tributary_schemas::ZSTD_LEVEL`). Measures what a compressed
-    /// NormalizedBatch envelope would cost the broker; the sink cannot read such a topic.
+    /// Produce every record zstd-compressed (at `tributary_schemas::ZSTD_LEVEL`). Measures
+    /// what a compressed NormalizedBatch envelope would cost the broker; the sink cannot read
+    /// such a topic.
     #[arg(long)]
     pub zstd: bool,
     #[arg(long)]
