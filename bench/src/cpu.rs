@@ -281,25 +281,6 @@ fn apache_avro_write<T: Serialize>(schema: &apache_avro::Schema, value: &T, out:
     apache_avro::write_avro_datum_ref(schema, value, out).expect("direct Avro encoding");
 }
 
-thread_local! {
-    static ZSTD: std::cell::RefCell<zstd::bulk::Compressor<'static>> =
-        std::cell::RefCell::new(
-            zstd::bulk::Compressor::new(tributary_schemas::ZSTD_LEVEL).expect("zstd context"),
-        );
-}
-
-/// `compress_body` with one zstd context per thread instead of one per call.
-fn compress_reused(body: &[u8]) -> (tributary_schemas::BodyEncoding, Vec<u8>) {
-    use tributary_schemas::BodyEncoding;
-    if body.len() < 512 {
-        return (BodyEncoding::Identity, body.to_vec());
-    }
-    match ZSTD.with(|c| c.borrow_mut().compress(body)) {
-        Ok(compressed) if compressed.len() < body.len() => (BodyEncoding::Zstd, compressed),
-        _ => (BodyEncoding::Identity, body.to_vec()),
-    }
-}
-
 pub fn run(args: CpuArgs) -> anyhow::Result<()> {
     let families: Vec<Family> = args
         .families
@@ -494,7 +475,7 @@ pub fn run(args: CpuArgs) -> anyhow::Result<()> {
         if wanted("proto.envelope") {
             push(measure(family, "proto.envelope", s, events_per_call, |i| {
                 let mut batch = raw_batch_uncompressed(&requests[i % n]);
-                let (encoding, body) = compress_reused(&requests[i % n].body);
+                let (encoding, body) = tributary_schemas::compress_body(&requests[i % n].body);
                 batch.body_encoding = encoding.as_str().into();
                 batch.body = body;
                 black_box(encode_direct(&batch));
