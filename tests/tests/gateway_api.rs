@@ -465,6 +465,19 @@ async fn refused_requests_are_answered_in_their_familys_format_and_leave_nothing
             400,
         ),
         refused(Call::mobile("text/plain", "hello"), 415),
+        // An event as an array of the fast path's 20 fields in order, which a struct that
+        // serde derives reads too: the document asks for objects.
+        refused(
+            Call::mobile(
+                "application/json",
+                &format!(
+                    r#"{{"events":[["e1","open",{}{}]]}}"#,
+                    now_ms(),
+                    ",null".repeat(17)
+                ),
+            ),
+            400,
+        ),
         refused(
             Call::crm(
                 "crm seed analytics_events as written",

@@ -27,7 +27,45 @@ pub mod fast {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Batch<E> {
-        events: Vec<E>,
+        events: Vec<Object<E>>,
+    }
+
+    /// `T` read from a JSON object only. A struct that serde derives also takes a JSON array
+    /// of its fields in order (`["e1","open",1700000000000,null,...]`), which document 000
+    /// does not allow and `validate` refuses ("each event must be an object"); without this
+    /// the fast check accepted such a batch that the general parse then refused.
+    struct Object<T>(T);
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            T::deserialize(MapOnly(d)).map(Object)
+        }
+    }
+
+    /// A deserializer that reads a struct as a map, and so never from an array.
+    struct MapOnly<D>(D);
+
+    impl<'de, D: serde::Deserializer<'de>> serde::Deserializer<'de> for MapOnly<D> {
+        type Error = D::Error;
+
+        fn deserialize_any<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
+            self.0.deserialize_any(v)
+        }
+
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _name: &'static str,
+            _fields: &'static [&'static str],
+            v: V,
+        ) -> Result<V::Value, D::Error> {
+            self.0.deserialize_map(v)
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
     }
 
     /// One event of the common shape. `P` is how `payload` is read and `N` how `latitude` and
@@ -110,10 +148,11 @@ pub mod fast {
     /// mobile `gateway.accept` (callgrind, bench/PROFILE.md).
     pub fn count(body: &[u8]) -> Option<usize> {
         let text = std::str::from_utf8(body).ok()?;
-        let batch: Batch<Event<'_, CheckedObject, f64>> = serde_json::from_str(text).ok()?;
+        let Object(batch): Object<Batch<Event<'_, CheckedObject, f64>>> =
+            serde_json::from_str(text).ok()?;
         let valid = !batch.events.is_empty()
             && batch.events.len() <= MAX_EVENTS
-            && batch.events.iter().all(Event::is_valid);
+            && batch.events.iter().all(|Object(e)| e.is_valid());
         valid.then_some(batch.events.len())
     }
 
@@ -292,26 +331,27 @@ pub mod fast {
     /// and the `mobile_batch_json` fuzz target hold this to `parse`, field for field and byte
     /// for byte.
     pub fn parse(body: &[u8]) -> Option<Vec<TextEvent>> {
-        let batch: Batch<&RawValue> = serde_json::from_slice(body).ok()?;
+        // The body is read twice: once by serde_json into the typed events, and once by
+        // `compact` for each event's text. Reading each event's text out first as a
+        // `RawValue` and parsing it again was a third pass (bench/PROFILE.md).
+        let text = std::str::from_utf8(body).ok()?;
+        let Object(batch): Object<Batch<Event<'_, &RawValue, &RawValue>>> =
+            serde_json::from_str(text).ok()?;
         if batch.events.is_empty() || batch.events.len() > MAX_EVENTS {
             return None;
         }
-        let mut scratch = Scratch::default();
+        let texts = compact_events(events_array(text)?, batch.events.len())?;
         batch
             .events
-            .iter()
-            .map(|text| {
-                // Its own keys are unique: serde refuses a repeated field of `Event`.
-                let raw = compact(text.get(), true, &mut scratch)?;
-                let e: Event<'_, &RawValue, &RawValue> = serde_json::from_str(text.get()).ok()?;
+            .into_iter()
+            .zip(texts)
+            .map(|(Object(e), text)| {
                 if !e.is_valid() || e.timestamp_utc == 0 {
                     return None;
                 }
                 let payload = match e.payload {
                     None => None,
-                    Some(p) if p.get().starts_with('{') => {
-                        Some(compact(p.get(), false, &mut scratch)?)
-                    }
+                    Some(p) if p.get().starts_with('{') => Some(text.raw[text.payload?].to_owned()),
                     Some(_) => return None,
                 };
                 // The digits a `Value::Number` of it writes, read as `validate` reads a
@@ -344,7 +384,7 @@ pub mod fast {
                 };
                 Some(TextEvent {
                     event,
-                    raw,
+                    raw: text.raw,
                     payload,
                 })
             })
@@ -403,24 +443,86 @@ pub mod fast {
     /// parse applies.
     const MAX_DEPTH: usize = 100;
 
-    /// `text` (valid JSON) without whitespace between tokens, when that is exactly what
-    /// serde_json writes for the `Value` it parses to (with `preserve_order` and
-    /// `arbitrary_precision`, so keys keep their order and numbers their digits); `None` when
-    /// it is not (see [`parse`]). `outer_keys_unique`: the caller knows the keys of the
-    /// outermost object to be unique, so only nested objects' keys are checked.
+    /// One event's text from [`compact`].
+    struct Compacted {
+        /// The event object without whitespace between tokens.
+        raw: String,
+        /// Where `payload`'s value is in `raw`, when the event has that key.
+        payload: Option<std::ops::Range<usize>>,
+    }
+
+    /// The `events` array's text, `[` to `]`, of a body that [`Batch`] read. That body is one
+    /// object whose one key is `events`, and no spelling of that key holds a `:` (its escapes
+    /// are letters and digits), so the array opens at the first `[` after the first `:` and
+    /// closes at the last `]`.
+    fn events_array(text: &str) -> Option<&str> {
+        let value = text.find(':')? + 1;
+        let start = value + text[value..].find('[')?;
+        let end = text.rfind(']')?;
+        text.get(start..=end)
+    }
+
+    fn skip_whitespace(bytes: &[u8], mut i: usize) -> usize {
+        while matches!(bytes.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            i += 1;
+        }
+        i
+    }
+
+    /// Each of the `events` objects in `array` (valid JSON: the body parsed) through
+    /// [`compact`]; `None` when one cannot be kept as its text, or the array does not hold
+    /// `events` objects.
+    fn compact_events(array: &str, events: usize) -> Option<Vec<Compacted>> {
+        let bytes = array.as_bytes();
+        let mut scratch = Scratch::default();
+        let mut texts = Vec::with_capacity(events);
+        // Room for an event of the batch's average length, so most texts never grow.
+        let capacity = array.len() / events + 16;
+        let mut i = 1;
+        loop {
+            let (text, end) = compact(array, skip_whitespace(bytes, i), capacity, &mut scratch)?;
+            texts.push(text);
+            i = skip_whitespace(bytes, end);
+            match bytes.get(i)? {
+                b',' => i += 1,
+                b']' => break,
+                _ => return None,
+            }
+        }
+        (texts.len() == events).then_some(texts)
+    }
+
+    /// The object that starts at `text[from]` (valid JSON) without whitespace between tokens,
+    /// when that is exactly what serde_json writes for the `Value` it parses to (with
+    /// `preserve_order` and `arbitrary_precision`, so keys keep their order and numbers their
+    /// digits), and the index just past it; `None` when it is not (see [`parse`]) or
+    /// `text[from]` is not `{`. `capacity`: bytes to reserve for the text. The object's own keys are known to be unique (serde refuses a
+    /// repeated field of [`Event`]), so only nested objects' keys are checked.
     fn compact<'a>(
         text: &'a str,
-        outer_keys_unique: bool,
+        from: usize,
+        capacity: usize,
         scratch: &mut Scratch<'a>,
-    ) -> Option<String> {
+    ) -> Option<(Compacted, usize)> {
         let Scratch { keys, stack } = scratch;
         let bytes = text.as_bytes();
-        let mut out = String::with_capacity(text.len());
+        if bytes.get(from) != Some(&b'{') {
+            return None;
+        }
+        let mut out = String::with_capacity(capacity);
         stack.clear();
         keys.clear();
-        let mut i = 0;
-        let mut copied = 0;
-        while i < bytes.len() {
+        let mut i = from;
+        let mut copied = from;
+        // `payload`'s value: whether the event's last key was `payload`, and where its value
+        // starts and ends in `out`.
+        let mut payload_key = false;
+        let mut payload_from = None;
+        let mut payload = None;
+        // Where `text[at]` lands in `out`: `text[copied..at]` holds no whitespace, as each
+        // whitespace byte flushes.
+        let at_out = |out: &String, copied: usize, at: usize| out.len() + (at - copied);
+        loop {
             match bytes[i] {
                 b' ' | b'\t' | b'\n' | b'\r' => {
                     out.push_str(&text[copied..i]);
@@ -465,8 +567,10 @@ pub mod fast {
                     if let Some(open) = stack.last_mut() {
                         if open.object && open.key_next {
                             open.key_next = false;
-                            if !(outer_keys_unique && depth == 1) {
-                                let key = &text[start..i];
+                            let key = &text[start..i];
+                            if depth == 1 {
+                                payload_key = key == "\"payload\"";
+                            } else {
                                 if keys[open.keys_from..].contains(&key) {
                                     return None;
                                 }
@@ -474,6 +578,13 @@ pub mod fast {
                             }
                         }
                     }
+                }
+                b':' => {
+                    if payload_key && stack.len() == 1 {
+                        payload_from = Some(at_out(&out, copied, i + 1));
+                        payload_key = false;
+                    }
+                    i += 1;
                 }
                 b'{' | b'[' => {
                     if stack.len() >= MAX_DEPTH {
@@ -487,11 +598,20 @@ pub mod fast {
                     i += 1;
                 }
                 b'}' | b']' => {
+                    if stack.len() == 1 && payload.is_none() {
+                        payload = payload_from.map(|from| from..at_out(&out, copied, i));
+                    }
                     let open = stack.pop()?;
                     keys.truncate(open.keys_from);
                     i += 1;
+                    if stack.is_empty() {
+                        break;
+                    }
                 }
                 b',' => {
+                    if stack.len() == 1 && payload.is_none() {
+                        payload = payload_from.map(|from| from..at_out(&out, copied, i));
+                    }
                     if let Some(open) = stack.last_mut() {
                         open.key_next = true;
                     }
@@ -522,8 +642,8 @@ pub mod fast {
                 _ => i += 1,
             }
         }
-        out.push_str(&text[copied..]);
-        Some(out)
+        out.push_str(&text[copied..i]);
+        Some((Compacted { raw: out, payload }, i))
     }
 }
 
