@@ -66,6 +66,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "erasures",
         sql: include_str!("../clickhouse/007_erasures.sql"),
     },
+    Migration {
+        version: 8,
+        name: "compact_parts",
+        sql: include_str!("../clickhouse/008_compact_parts.sql"),
+    },
 ];
 
 #[cfg(test)]
