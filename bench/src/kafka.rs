@@ -12,10 +12,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use rdkafka::ClientConfig;
 use serde::Serialize;
 use tributary_schemas::{compress_body, RawBatch};
+use tributary_service::producer::KafkaProducer;
 use tributary_service::KafkaConfig;
 
 use crate::stats::{self, Latency};
@@ -141,7 +142,7 @@ pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow
 }
 
 /// The gateway's producer: the shared settings plus its message timeout.
-pub fn gateway_producer(brokers: &str) -> anyhow::Result<FutureProducer> {
+pub fn gateway_producer(brokers: &str) -> anyhow::Result<KafkaProducer> {
     let mut config = KafkaConfig {
         brokers: brokers.into(),
         ..Default::default()

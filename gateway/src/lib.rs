@@ -109,7 +109,6 @@ fn spawn_readiness_probe(
     readiness: Readiness,
     shutdown: Shutdown,
 ) {
-    use rdkafka::producer::Producer;
     tokio::spawn(async move {
         while !shutdown.is_triggered() {
             let client = producer.current();

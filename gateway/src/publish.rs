@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use rdkafka::producer::{FutureRecord, Producer};
+use rdkafka::producer::FutureRecord;
 use tributary_schemas::RawBatch;
 use tributary_service::balance::PartitionBalancer;
 use tributary_service::kafka::RenewingProducer;

@@ -489,7 +489,7 @@ pub async fn replay_message(
 /// broker (acks=all) before the next. Each message carries [`REPLAY_HEADER`].
 pub struct Replayer {
     kafka: KafkaConfig,
-    producer: rdkafka::producer::FutureProducer,
+    producer: tributary_service::producer::KafkaProducer,
 }
 
 impl Replayer {

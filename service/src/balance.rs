@@ -181,7 +181,6 @@ impl PartitionBalancer {
             let client = producer.current();
             let topic = self.inner.topic.clone();
             let read = tokio::task::spawn_blocking(move || {
-                use rdkafka::producer::Producer;
                 let metadata = client
                     .client()
                     .fetch_metadata(None, Duration::from_secs(5))?;

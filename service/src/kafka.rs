@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use prometheus::{register_int_counter_vec, IntCounterVec};
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::ClientConfig;
 
 use crate::config::KafkaConfig;
+use crate::producer::KafkaProducer;
 
 fn base(config: &KafkaConfig) -> Result<ClientConfig, KafkaError> {
     let mut client = ClientConfig::new();
@@ -45,7 +45,7 @@ fn with_overrides(mut client: ClientConfig, config: &KafkaConfig) -> ClientConfi
 
 /// A producer that never reports success before every in-sync replica has the record and,
 /// with `kafka.idempotence` (the default), never writes a record twice on retry.
-pub fn producer(config: &KafkaConfig) -> Result<FutureProducer, rdkafka::error::KafkaError> {
+pub fn producer(config: &KafkaConfig) -> Result<KafkaProducer, rdkafka::error::KafkaError> {
     let mut client = base(config)?;
     client
         .set("acks", "all")
@@ -55,7 +55,7 @@ pub fn producer(config: &KafkaConfig) -> Result<FutureProducer, rdkafka::error::
         .set("batch.size", "1000000")
         .set("message.timeout.ms", "30000")
         .set("queue.buffering.max.kbytes", "262144");
-    with_overrides(client, config).create()
+    KafkaProducer::new(&with_overrides(client, config))
 }
 
 /// A consumer in `group` that commits only when told to, starting from the earliest offset
@@ -108,7 +108,7 @@ struct RenewingInner {
 }
 
 struct RenewingState {
-    current: FutureProducer,
+    current: KafkaProducer,
     /// First failure since the last success.
     failing_since: Option<Instant>,
 }
@@ -132,7 +132,7 @@ impl RenewingProducer {
     }
 
     /// The client to send with now.
-    pub fn current(&self) -> FutureProducer {
+    pub fn current(&self) -> KafkaProducer {
         self.lock().current.clone()
     }
 
@@ -143,7 +143,7 @@ impl RenewingProducer {
 
     /// A send with `used` failed with `error`: replace the client when it is fatal or failures
     /// lasted [`RENEW_AFTER`]. Returns whether it was replaced.
-    pub fn failed(&self, used: &FutureProducer, error: &KafkaError) -> bool {
+    pub fn failed(&self, used: &KafkaProducer, error: &KafkaError) -> bool {
         let mut state = self.lock();
         // Only the client that failed is replaced, once, however many sends report it.
         if !same_client(&state.current, used) {
@@ -182,7 +182,7 @@ impl RenewingProducer {
     }
 }
 
-fn same_client(a: &FutureProducer, b: &FutureProducer) -> bool {
+fn same_client(a: &KafkaProducer, b: &KafkaProducer) -> bool {
     std::ptr::eq(a.client().native_ptr(), b.client().native_ptr())
 }
 

@@ -9,6 +9,7 @@ pub mod kafka;
 pub mod lag;
 pub mod pii;
 pub mod preflight;
+pub mod producer;
 pub mod shutdown;
 pub mod telemetry;
 pub mod watchdog;
