@@ -68,26 +68,25 @@ struct Inner {
     base: Arc<BaseProducer<Deliveries>>,
     stop: Arc<AtomicBool>,
     poller: Option<JoinHandle<()>>,
-    wake: EventCallback,
+    /// Our reference to the client's main queue, whose event callback wakes `poller`.
+    queue: MainQueue,
+    /// What the callback's opaque pointer points at; dropped only after `Drop` disabled it.
+    _waker: Arc<Thread>,
 }
 
-/// The main queue's event callback and what it points at; both live as long as [`Inner`].
-struct EventCallback {
-    queue: *mut rdsys::rd_kafka_queue_t,
-    thread: *mut Thread,
-}
+/// A reference to the client's main queue (`rd_kafka_queue_get_main`), released in
+/// [`Inner`]'s `Drop` after the delivery thread has ended.
+#[derive(Clone, Copy)]
+struct MainQueue(*mut rdsys::rd_kafka_queue_t);
 
-// SAFETY: librdkafka's queue handles may be used from any thread, and `thread` is a
-// `Box<Thread>` that is only read (`Thread` is `Send + Sync`) and freed in `Drop` once the
-// callback is off.
-unsafe impl Send for EventCallback {}
-unsafe impl Sync for EventCallback {}
+// SAFETY: librdkafka's queue handles may be used from any thread.
+unsafe impl Send for MainQueue {}
+unsafe impl Sync for MainQueue {}
 
 /// librdkafka calls this from its own threads when an event lands on the empty main queue.
 /// It may not call librdkafka; unparking a thread is a futex wake.
 unsafe extern "C" fn wake_poller(_rk: *mut rdsys::rd_kafka_t, opaque: *mut c_void) {
-    // SAFETY: `opaque` is the `Box<Thread>` of `EventCallback`, freed only after the callback
-    // is disabled.
+    // SAFETY: `opaque` is `Inner::_waker`, dropped only after the callback is disabled.
     let thread = unsafe { &*(opaque as *const Thread) };
     thread.unpark();
 }
@@ -103,20 +102,24 @@ impl KafkaProducer {
         let stop = Arc::new(AtomicBool::new(false));
         // SAFETY: a new reference to the client's main queue (the one `BaseProducer::poll`
         // serves); released in `Drop`.
-        let queue = unsafe { rdsys::rd_kafka_queue_get_main(base.client().native_ptr()) };
+        let queue =
+            MainQueue(unsafe { rdsys::rd_kafka_queue_get_main(base.client().native_ptr()) });
         let poller = {
             let base = Arc::clone(&base);
             let stop = Arc::clone(&stop);
-            let queue = SendQueue(queue);
             std::thread::Builder::new()
                 .name("kafka-deliveries".into())
                 .spawn(move || serve_deliveries(&base, &stop, queue))
                 .map_err(|e| KafkaError::ClientCreation(format!("delivery thread: {e}")))?
         };
-        let thread = Box::into_raw(Box::new(poller.thread().clone()));
-        // SAFETY: `thread` stays valid until `Drop` disables the callback.
+        let waker = Arc::new(poller.thread().clone());
+        // SAFETY: `waker` stays alive until `Drop` disables the callback.
         unsafe {
-            rdsys::rd_kafka_queue_cb_event_enable(queue, Some(wake_poller), thread.cast());
+            rdsys::rd_kafka_queue_cb_event_enable(
+                queue.0,
+                Some(wake_poller),
+                Arc::as_ptr(&waker).cast_mut().cast(),
+            );
         }
         // Whatever arrived before the callback was on.
         poller.thread().unpark();
@@ -125,7 +128,8 @@ impl KafkaProducer {
                 base,
                 stop,
                 poller: Some(poller),
-                wake: EventCallback { queue, thread },
+                queue,
+                _waker: waker,
             }),
         })
     }
@@ -209,23 +213,11 @@ impl KafkaProducer {
     pub fn client(&self) -> &Client<Deliveries> {
         self.inner.base.client()
     }
-
-    /// Records queued or in flight, not yet reported.
-    pub fn in_flight_count(&self) -> i32 {
-        self.inner.base.in_flight_count()
-    }
 }
-
-/// The queue pointer moved into the delivery thread.
-struct SendQueue(*mut rdsys::rd_kafka_queue_t);
-
-// SAFETY: librdkafka queue handles are thread-safe; the handle outlives the thread (`Drop`
-// joins it before destroying the handle).
-unsafe impl Send for SendQueue {}
 
 /// The delivery thread: serve every event on the main queue, park until librdkafka or `Drop`
 /// unparks it.
-fn serve_deliveries(base: &BaseProducer<Deliveries>, stop: &AtomicBool, queue: SendQueue) {
+fn serve_deliveries(base: &BaseProducer<Deliveries>, stop: &AtomicBool, queue: MainQueue) {
     while !stop.load(Ordering::Acquire) {
         // A zero timeout takes at most one event and never waits (each delivery-report event
         // carries every report librdkafka had ready).
@@ -246,14 +238,14 @@ impl Drop for Inner {
             poller.thread().unpark();
             let _ = poller.join();
         }
-        // SAFETY: the callback is off before what it points at is freed; the queue reference
-        // came from `rd_kafka_queue_get_main` in `new`.
+        // SAFETY: the callback is off before `_waker` drops with the fields; the queue
+        // reference came from `rd_kafka_queue_get_main` in `new`.
         unsafe {
-            rdsys::rd_kafka_queue_cb_event_enable(self.wake.queue, None, std::ptr::null_mut());
-            drop(Box::from_raw(self.wake.thread));
-            rdsys::rd_kafka_queue_destroy(self.wake.queue);
+            rdsys::rd_kafka_queue_cb_event_enable(self.queue.0, None, std::ptr::null_mut());
+            rdsys::rd_kafka_queue_destroy(self.queue.0);
         }
-        // `base` drops last: it purges and flushes what is left (serving the queue itself).
+        // `base` drops with the fields: it purges and flushes what is left (serving the queue
+        // itself).
     }
 }
 
