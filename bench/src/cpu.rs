@@ -203,7 +203,7 @@ fn measure(
     r
 }
 
-fn headers(request: &Request) -> HeaderMap {
+pub(crate) fn headers(request: &Request) -> HeaderMap {
     let mut h = HeaderMap::new();
     if let Some(auth) = request.authorization {
         h.insert(AUTHORIZATION, HeaderValue::from_static(auth));
@@ -211,7 +211,7 @@ fn headers(request: &Request) -> HeaderMap {
     h
 }
 
-fn accept(
+pub(crate) fn accept(
     credentials: &Credentials,
     request: &Request,
     headers: &HeaderMap,

@@ -9,7 +9,10 @@
 //! Freshness: with `--markers-per-sec` and `--clickhouse-url`, the first event of some mobile
 //! requests is a marker (`event_name` `bench_marker`, unique `event_id`); ClickHouse is polled
 //! every 100 ms for them, and the time from sending to first seeing a marker is its
-//! ingest-to-queryable time. With `--sink-metrics`, the sink's own
+//! ingest-to-queryable time. The poll looks markers up by `event_uid`, the table's sorting key
+//! after the tenant, so it reads a few granules per part however large `events` grows: a
+//! filter on `event_name` scanned the whole table ten times a second and cost the server more
+//! CPU than the sink's inserts (bench/PROFILE.md, "The freshness probe's own cost"). With `--sink-metrics`, the sink's own
 //! `tributary_sink_freshness_seconds` histogram over the measured window is reported as well.
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,9 +29,20 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HOST, USER_AGENT};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
+use tributary_normalize::sources::uid_from_client_id;
+use tributary_schemas::Source;
 
 use crate::stats::{self, Latency, PromHistogram};
 use crate::traffic::{self, Family, Mix, Traffic, TrafficConfig};
+
+/// The gateway's `tenants.default_tenant` unless configured otherwise.
+const DEFAULT_MARKER_TENANT: &str = "default";
+
+/// The `event_uid` the enricher gives marker `marker_id` of a mobile batch of `tenant`
+/// (`sources::uid_from_client_id`): the key the poll looks markers up by.
+fn marker_uid(tenant: &str, marker_id: &str) -> String {
+    uid_from_client_id(tenant, Source::MobileBatch.as_str(), marker_id)
+}
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct LoadArgs {
@@ -77,6 +91,10 @@ pub struct LoadArgs {
     pub clickhouse_url: Option<String>,
     #[arg(long, default_value = "tributary")]
     pub clickhouse_database: String,
+    /// The tenant the gateway gives mobile batches (`tenants.default_tenant`): part of each
+    /// marker's `event_uid`.
+    #[arg(long, default_value = DEFAULT_MARKER_TENANT)]
+    pub marker_tenant: String,
     /// The sink's /metrics URL, for its freshness histogram.
     #[arg(long)]
     pub sink_metrics: Option<String>,
@@ -653,6 +671,8 @@ async fn poll_markers(plan: Arc<Plan>, http: reqwest::Client) {
     let markers = plan.markers.as_ref().unwrap();
     let url = plan.args.clickhouse_url.clone().unwrap();
     let db = plan.args.clickhouse_database.clone();
+    let tenant = &plan.args.marker_tenant;
+    let tenant_literal = tenant.replace('\\', "\\\\").replace('\'', "\\'");
     let mut stopped_at: Option<Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
@@ -673,14 +693,19 @@ async fn poll_markers(plan: Arc<Plan>, http: reqwest::Client) {
         if stopped_at.is_some_and(|t| t.elapsed().as_secs_f64() > plan.args.drain_timeout) {
             return;
         }
-        let list = ids
-            .iter()
-            .map(|id| format!("'{id}'"))
+        // The markers' rows by primary key, (tenant, event_uid). Only the uid column is read,
+        // on one thread: a granule per part and marker.
+        let by_uid: HashMap<String, String> = ids
+            .into_iter()
+            .map(|id| (marker_uid(tenant, &id), id))
+            .collect();
+        let list = by_uid
+            .keys()
+            .map(|uid| format!("'{uid}'"))
             .collect::<Vec<_>>()
             .join(",");
         let query = format!(
-            "SELECT DISTINCT assumeNotNull(event_id) FROM {db}.events WHERE event_name = '{}' AND event_id IN ({list}) FORMAT TabSeparated",
-            traffic::MARKER_EVENT
+            "SELECT event_uid FROM {db}.events WHERE tenant = '{tenant_literal}' AND event_uid IN ({list}) SETTINGS max_threads = 1 FORMAT TabSeparated"
         );
         let Ok(response) = http.post(&url).body(query).send().await else {
             continue;
@@ -690,11 +715,55 @@ async fn poll_markers(plan: Arc<Plan>, http: reqwest::Client) {
             continue;
         };
         let mut m = markers.lock().unwrap();
-        for id in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        for uid in text.lines().map(str::trim) {
+            let Some(id) = by_uid.get(uid) else { continue };
             if let Some(sent) = m.outstanding.remove(id) {
                 stats::record(&mut m.latencies, seen_at.saturating_duration_since(sent));
                 m.last_seen = Some(seen_at);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traffic::ACTIVITY_AUTH;
+    use tributary_gateway::credentials::Credentials;
+    use tributary_normalize::sources::{self, NormalizeContext};
+
+    /// The poll finds a marker only if the gateway files the request under the default marker
+    /// tenant and the enricher derives the uid the poll computes, so both are checked against
+    /// the real gateway and enricher code.
+    #[test]
+    fn the_poll_looks_up_the_uid_the_enricher_stores() {
+        let traffic = Traffic::new(TrafficConfig {
+            mix: "mobile=1".parse().unwrap(),
+            batch_size: 10,
+            event_bytes: 0,
+            activity_auth: ACTIVITY_AUTH,
+        });
+        let mut rng = fastrand::Rng::with_seed(3);
+        let request = traffic.build(Family::Mobile, &mut rng, Some("mk-test-7"));
+        let credentials =
+            Credentials::from_config(&tributary_gateway::config::TenantsConfig::default()).unwrap();
+        let accepted = crate::cpu::accept(&credentials, &request, &crate::cpu::headers(&request))
+            .unwrap_or_else(|_| panic!("the gateway accepts the marker request"));
+        assert_eq!(accepted.tenant, DEFAULT_MARKER_TENANT);
+
+        let mut batch = crate::kafka::raw_batch(&request);
+        batch.tenant = accepted.tenant.clone();
+        batch.source = accepted.source.as_str().to_string();
+        let events = sources::split(&batch, &NormalizeContext::default()).unwrap();
+        let marker = events
+            .into_iter()
+            .filter_map(Result::ok)
+            .find(|e| e.event_id.as_deref() == Some("mk-test-7"))
+            .expect("the marker event is normalized");
+        assert_eq!(marker.event_name, traffic::MARKER_EVENT);
+        assert_eq!(
+            marker.event_uid,
+            marker_uid(DEFAULT_MARKER_TENANT, "mk-test-7")
+        );
     }
 }
