@@ -12,8 +12,9 @@
 //! ingest-to-queryable time. The poll looks markers up by `event_uid`, the table's sorting key
 //! after the tenant, so it reads a few granules per part however large `events` grows: a
 //! filter on `event_name` scanned the whole table ten times a second and cost the server more
-//! CPU than the sink's inserts (bench/PROFILE.md, "The freshness probe's own cost"). With `--sink-metrics`, the sink's own
-//! `tributary_sink_freshness_seconds` histogram over the measured window is reported as well.
+//! CPU than the sink's inserts (bench/PROFILE.md, "The freshness probe's own cost"). With
+//! `--sink-metrics`, the sink's own `tributary_sink_freshness_seconds` histogram over the
+//! measured window is reported as well.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -672,7 +673,6 @@ async fn poll_markers(plan: Arc<Plan>, http: reqwest::Client) {
     let url = plan.args.clickhouse_url.clone().unwrap();
     let db = plan.args.clickhouse_database.clone();
     let tenant = &plan.args.marker_tenant;
-    let tenant_literal = tenant.replace('\\', "\\\\").replace('\'', "\\'");
     let mut stopped_at: Option<Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
@@ -705,9 +705,10 @@ async fn poll_markers(plan: Arc<Plan>, http: reqwest::Client) {
             .collect::<Vec<_>>()
             .join(",");
         let query = format!(
-            "SELECT event_uid FROM {db}.events WHERE tenant = '{tenant_literal}' AND event_uid IN ({list}) SETTINGS max_threads = 1 FORMAT TabSeparated"
+            "SELECT event_uid FROM {db}.events WHERE tenant = {{tenant:String}} AND event_uid IN ({list}) SETTINGS max_threads = 1 FORMAT TabSeparated"
         );
-        let Ok(response) = http.post(&url).body(query).send().await else {
+        let request = http.post(&url).query(&[("param_tenant", tenant)]);
+        let Ok(response) = request.body(query).send().await else {
             continue;
         };
         let seen_at = Instant::now();
