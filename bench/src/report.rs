@@ -438,7 +438,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
             let _ = writeln!(
                 w,
                 "{} rows (enricher output of generated mobile batches: {} NormalizedBatch messages, {:.0} B/row of Avro) were put on a topic first; \
-                 then the release sink (default batching: 100k rows / 64 MiB / 500 ms) consumed, decoded and inserted them. Its rate is taken \
+                 then the release sink (default batching: 100k rows / 64 MiB / 400 ms) consumed, decoded and inserted them. Its rate is taken \
                  between its first and last insert ({} rows in {:.2} s), so group join and startup are excluded. \
                  Then the same rows were exported from ClickHouse in its Native format ({:.0} MB), the format clickhouse-client and the sink send, in the order the enricher produced them \
                  (`received_at_ms, batch_id, event_index`: as a client reading the topic would insert them), and inserted with \

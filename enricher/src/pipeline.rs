@@ -140,8 +140,8 @@ pub fn process(
 
 /// Produce every output, retrying each until the broker acknowledges it. Returns false only
 /// when shutdown interrupted the retries (the message is then not committed). Records for
-/// `balancer`'s topic (the normalized one) go to its least loaded partition; dead letters by
-/// key.
+/// `balancer`'s topic (the normalized one) go where it says (a batch at a time, on the least
+/// loaded partition); dead letters by key.
 async fn deliver(
     producer: RenewingProducer,
     balancer: PartitionBalancer,
@@ -255,7 +255,10 @@ pub async fn run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
         health,
     );
     metrics::init();
-    let producer = kafka::RenewingProducer::new(&config.kafka, kafka::RENEW_AFTER)?;
+    let producer = kafka::RenewingProducer::new(
+        &tributary_service::balance::producer_config(&config.kafka),
+        kafka::RENEW_AFTER,
+    )?;
     let balancer = PartitionBalancer::spawn(
         &config.kafka.topics.normalized,
         producer.clone(),

@@ -67,7 +67,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> a
     )
     .await?;
     let timeout = Duration::from_millis(config.gateway.publish_timeout_ms);
-    let mut kafka_config = config.kafka.clone();
+    let mut kafka_config = tributary_service::balance::producer_config(&config.kafka);
     kafka_config
         .properties
         .entry("message.timeout.ms".into())

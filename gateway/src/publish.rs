@@ -28,7 +28,8 @@ pub trait Publisher: Send + Sync {
 }
 
 /// Publishes each batch as one Avro record on the raw topic, keyed by its batch id, on the
-/// partition with the fewest records awaiting acknowledgement ([`PartitionBalancer`]). While
+/// partition the [`PartitionBalancer`] picks (the one whose batch is lingering, else the one
+/// with the fewest records awaiting acknowledgement). While
 /// every partition has [`tributary_service::balance::IN_FLIGHT_LIMIT`] outstanding, a batch
 /// waits for an acknowledgement, at most the publish timeout (then `Timeout`, nothing sent);
 /// once sent, the producer's `message.timeout.ms` (the same timeout) decides.

@@ -1,7 +1,8 @@
-//! Which partition a record goes to: the one of its topic with the fewest records awaiting the
-//! broker's acknowledgement, and never more than [`IN_FLIGHT_LIMIT`] on one partition.
+//! Which partition a record goes to: the one whose batch the producer is lingering over
+//! (sticky), else the one of its topic with the fewest records awaiting the broker's
+//! acknowledgement; never more than [`IN_FLIGHT_LIMIT`] on one partition.
 //!
-//! Why. An idempotent librdkafka producer (2.12.1, `rdkafka_broker.c`,
+//! Why a limit. An idempotent librdkafka producer (2.12.1, `rdkafka_broker.c`,
 //! `rd_kafka_toppar_producer_serve`) creates no produce request for a partition that has five
 //! *messages* in flight (`RD_KAFKA_IDEMP_MAX_INFLIGHT` is compared with `rktp_msgs_inflight`,
 //! which counts messages, not requests). But before that check it has already set its broker
@@ -16,12 +17,19 @@
 //!
 //! So a record that would be the sixth outstanding on every partition waits here, asleep, for
 //! the first acknowledgement instead of in the producer's queue, where it costs a spinning
-//! thread. Waiters are served in arrival order. While records are in flight the producer
-//! could not have sent it before an acknowledgement either; the one case where it leaves later
-//! is a burst of more than five records a partition with nothing in flight, which librdkafka
-//! would have sent as one request within `linger.ms`: the sixth then waits one round trip.
-//! The count also includes records still lingering in the producer's queue, so the limit is
-//! a little stricter than librdkafka's.
+//! thread. Waiters are served in arrival order. The count also includes records still
+//! lingering in the producer's queue, so the limit is a little stricter than librdkafka's.
+//!
+//! Why sticky (as Kafka's own producer does for records without a key, KIP-480). The broker's
+//! cost is per produce request, and librdkafka sends one request per partition. Spread one by
+//! one over four partitions, the 200 records/s of bench phase (d) (20k events/s in batches of
+//! 100) went out one record per request. So a partition stays chosen for as long as the
+//! producer lingers over its first record (`linger.ms`, 20 ms with [`producer_config`]) or
+//! until it has [`IN_FLIGHT_LIMIT`] outstanding, which is also the batch at which librdkafka
+//! stops lingering ([`BATCH_RECORDS`]): four records a request in (d), and the broker went from
+//! 0.45–0.49 to 0.30–0.32 of a core. Under a closed loop an acknowledged batch frees its five
+//! places at once, the five oldest waiters take them, and their batch leaves full, without
+//! lingering (bench/PROFILE.md, "Sticky partitions").
 //!
 //! Keys stay on the records (batch ids; nothing relies on a batch's partition: every record
 //! stands alone and rows are deduplicated by `event_uid`). While the partition count is not
@@ -30,12 +38,12 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use crate::kafka::RenewingProducer;
-use crate::Shutdown;
+use crate::{KafkaConfig, Shutdown};
 
 /// How often the topic's partition count is read again (partitions can be added).
 pub const REFRESH_EVERY: Duration = Duration::from_secs(30);
@@ -45,6 +53,32 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(30);
 /// there (and starts spinning, see the module's docs).
 pub const IN_FLIGHT_LIMIT: usize = 5;
 
+/// How long the producer of a balanced topic lingers over a partition's first record, unless
+/// `kafka.properties` sets `linger.ms`: long enough that at 200 records/s a batch gathers about
+/// four (module docs), short next to the publish's acknowledgement wait.
+pub const LINGER: Duration = Duration::from_millis(20);
+
+/// Records in one produce request at most (`batch.num.messages`) for a balanced topic's
+/// producer: a partition's batch leaves as soon as it has this many, without lingering. Equal
+/// to [`IN_FLIGHT_LIMIT`], the most the balancer ever puts on one partition.
+pub const BATCH_RECORDS: usize = IN_FLIGHT_LIMIT;
+
+/// `config` for the producer of a balanced topic: [`LINGER`] and [`BATCH_RECORDS`] added to
+/// `kafka.properties`, unless they set `linger.ms` (or `queue.buffering.max.ms`) or
+/// `batch.num.messages` themselves. The other producers (dead letters, the operator's
+/// replays, one record at a time) keep [`crate::kafka::LINGER`].
+pub fn producer_config(config: &KafkaConfig) -> KafkaConfig {
+    let mut config = config.clone();
+    let properties = &mut config.properties;
+    if !properties.contains_key("linger.ms") && !properties.contains_key("queue.buffering.max.ms") {
+        properties.insert("linger.ms".into(), LINGER.as_millis().to_string());
+    }
+    properties
+        .entry("batch.num.messages".into())
+        .or_insert_with(|| BATCH_RECORDS.to_string());
+    config
+}
+
 /// Spreads the records of one topic over its partitions. Clones share the counts.
 #[derive(Clone)]
 pub struct PartitionBalancer {
@@ -53,6 +87,9 @@ pub struct PartitionBalancer {
 
 struct Inner {
     topic: String,
+    /// How long the producer lingers over a partition's first record: how long records stick
+    /// to one partition.
+    linger: Duration,
     state: Mutex<State>,
 }
 
@@ -64,6 +101,9 @@ struct State {
     outstanding: Vec<usize>,
     /// Where the search for the least loaded partition starts, so ties rotate.
     next: usize,
+    /// The partition records stick to, and until when: the batch the producer is lingering
+    /// over there.
+    sticky: Option<(usize, Instant)>,
     /// Records waiting for a partition below [`IN_FLIGHT_LIMIT`], oldest first. `None` is
     /// handed over when the partition count became unknown (send by key).
     waiting: VecDeque<Waiter>,
@@ -101,20 +141,23 @@ impl std::fmt::Debug for PartitionClaim {
 }
 
 impl PartitionBalancer {
-    /// A balancer for `topic` that knows no partitions yet ([`Self::claim`] gives `None`).
-    pub fn new(topic: &str) -> Self {
+    /// A balancer for `topic` that knows no partitions yet ([`Self::claim`] gives `None`), for
+    /// a producer that lingers `linger` over a partition's first record (`linger.ms`).
+    pub fn new(topic: &str, linger: Duration) -> Self {
         PartitionBalancer {
             inner: Arc::new(Inner {
                 topic: topic.to_string(),
+                linger,
                 state: Mutex::default(),
             }),
         }
     }
 
-    /// A balancer for `topic` whose partition count is kept current by a task of its own
-    /// ([`Self::keep_partitions_current`]) until `shutdown`. Needs a Tokio runtime.
+    /// A balancer for `topic` and `producer`'s linger, whose partition count is kept current
+    /// by a task of its own ([`Self::keep_partitions_current`]) until `shutdown`. Needs a
+    /// Tokio runtime.
     pub fn spawn(topic: &str, producer: RenewingProducer, shutdown: Shutdown) -> Self {
-        let balancer = Self::new(topic);
+        let balancer = Self::new(topic, producer.linger());
         tokio::spawn(balancer.clone().keep_partitions_current(producer, shutdown));
         balancer
     }
@@ -135,15 +178,17 @@ impl PartitionBalancer {
             state.generation += 1;
             state.outstanding = vec![0; count];
             state.next = 0;
+            state.sticky = None;
             self.inner.serve_waiting(&mut state)
         };
         hand_over(handed);
     }
 
-    /// The partition with the fewest outstanding records, claimed for one record, once it has
-    /// fewer than [`IN_FLIGHT_LIMIT`]: while every partition is at the limit this waits, in
-    /// arrival order, for an acknowledgement. `None` while the partition count is unknown
-    /// (send by key then). Cancel-safe: a claim handed to a waiter that has gone is released.
+    /// A partition below [`IN_FLIGHT_LIMIT`], claimed for one record: the sticky one while its
+    /// batch lingers, else the one with the fewest outstanding records, which becomes sticky.
+    /// While every partition is at the limit this waits, in arrival order, for an
+    /// acknowledgement. `None` while the partition count is unknown (send by key then).
+    /// Cancel-safe: a claim handed to a waiter that has gone is released.
     pub async fn claim(&self) -> Option<PartitionClaim> {
         let waiting = {
             let mut state = self.inner.lock();
@@ -214,19 +259,32 @@ impl Inner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The least loaded partition (ties rotate), claimed if it is below the limit.
+    /// The sticky partition while its batch lingers and it is below the limit; else the least
+    /// loaded one (ties rotate), if it is below the limit, sticky from now for the linger.
     fn claim_below_limit(self: &Arc<Self>, state: &mut State) -> Option<PartitionClaim> {
-        let count = state.outstanding.len();
-        let start = state.next % count;
-        let partition = (0..count)
-            .map(|step| (start + step) % count)
-            .min_by_key(|&p| state.outstanding[p])
-            .expect("count > 0");
-        if state.outstanding[partition] >= IN_FLIGHT_LIMIT {
-            return None;
-        }
+        let now = Instant::now();
+        let partition = match state.sticky {
+            Some((partition, until))
+                if now < until && state.outstanding[partition] < IN_FLIGHT_LIMIT =>
+            {
+                partition
+            }
+            _ => {
+                let count = state.outstanding.len();
+                let start = state.next % count;
+                let partition = (0..count)
+                    .map(|step| (start + step) % count)
+                    .min_by_key(|&p| state.outstanding[p])
+                    .expect("count > 0");
+                if state.outstanding[partition] >= IN_FLIGHT_LIMIT {
+                    return None;
+                }
+                state.next = partition + 1;
+                state.sticky = Some((partition, now + self.linger));
+                partition
+            }
+        };
         state.outstanding[partition] += 1;
-        state.next = partition + 1;
         Some(PartitionClaim {
             inner: self.clone(),
             generation: state.generation,
@@ -292,7 +350,7 @@ mod tests {
 
     #[tokio::test]
     async fn records_go_to_the_partition_with_the_fewest_outstanding() {
-        let balancer = PartitionBalancer::new("events.raw");
+        let balancer = PartitionBalancer::new("events.raw", Duration::ZERO);
         assert!(balancer.claim().await.is_none(), "count unknown: by key");
         balancer.set_partitions(4);
         let mut claims = claims(&balancer, 8).await;
@@ -312,7 +370,7 @@ mod tests {
 
     #[tokio::test]
     async fn ties_rotate_and_a_new_partition_count_starts_afresh() {
-        let balancer = PartitionBalancer::new("events.normalized");
+        let balancer = PartitionBalancer::new("events.normalized", Duration::ZERO);
         balancer.set_partitions(3);
         // One record at a time, each acknowledged before the next: still spread.
         let mut order = Vec::new();
@@ -328,6 +386,65 @@ mod tests {
         assert_eq!(sorted, [0, 1, 2, 3, 4, 5]);
         balancer.set_partitions(0);
         assert!(balancer.claim().await.is_none());
+    }
+
+    #[test]
+    fn a_balanced_topics_producer_lingers_for_a_batch_unless_told_otherwise() {
+        let config = producer_config(&KafkaConfig::default());
+        assert_eq!(crate::kafka::linger(&config), LINGER);
+        assert_eq!(config.properties["batch.num.messages"], "5");
+        let mut own = KafkaConfig::default();
+        for (key, value) in [("queue.buffering.max.ms", "2"), ("batch.num.messages", "9")] {
+            own.properties.insert(key.into(), value.into());
+        }
+        let config = producer_config(&own);
+        assert_eq!(
+            config.properties, own.properties,
+            "the operator's settings win"
+        );
+        assert_eq!(crate::kafka::linger(&config), Duration::from_millis(2));
+    }
+
+    #[tokio::test]
+    async fn records_stick_to_one_partition_while_its_batch_lingers() {
+        let balancer = PartitionBalancer::new("events.raw", Duration::from_secs(3600));
+        balancer.set_partitions(3);
+        // A burst fills one partition's batch (the limit), then the next least loaded one.
+        let mut held = claims(&balancer, IN_FLIGHT_LIMIT + 2).await;
+        let mut expected = vec![0; IN_FLIGHT_LIMIT];
+        expected.extend([1, 1]);
+        assert_eq!(partitions(&held), expected);
+        // Acknowledged records make room on partition 0, but the batch lingering on 1 takes
+        // the next records until 1 is at the limit too.
+        held.retain(|c| c.partition != 0);
+        let more = claims(&balancer, IN_FLIGHT_LIMIT - 2 + 1).await;
+        let mut expected = vec![1; IN_FLIGHT_LIMIT - 2];
+        expected.push(2); // 0 and 2 tie, and ties rotate on from 1
+        assert_eq!(partitions(&more), expected);
+        // 2 is sticky now, to its limit; then 0, the least loaded.
+        let last = claims(&balancer, IN_FLIGHT_LIMIT).await;
+        let mut expected = vec![2; IN_FLIGHT_LIMIT - 1];
+        expected.push(0);
+        assert_eq!(partitions(&last), expected);
+        drop((held, more, last));
+    }
+
+    #[tokio::test]
+    async fn a_partition_stops_being_sticky_once_its_batch_has_lingered() {
+        let linger = Duration::from_millis(20);
+        let balancer = PartitionBalancer::new("events.normalized", linger);
+        balancer.set_partitions(2);
+        let first = claims(&balancer, 2).await;
+        assert_eq!(partitions(&first), [0, 0]);
+        // The producer has sent that batch: the next record starts one on the other partition
+        // (the least loaded), although partition 0 has room.
+        std::thread::sleep(linger + Duration::from_millis(10));
+        let next = claims(&balancer, 2).await;
+        assert_eq!(partitions(&next), [1, 1]);
+        drop((first, next));
+        std::thread::sleep(linger + Duration::from_millis(10));
+        // Ties rotate: with nothing outstanding, the next batch goes to partition 0 again.
+        assert_eq!(balancer.claim().await.unwrap().partition, 0);
     }
 
     /// `future`, or a failure naming `what` if it takes a second: a lost wake-up fails the
@@ -356,7 +473,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_record_beyond_the_limit_on_every_partition_waits_for_an_acknowledgement() {
-        let balancer = PartitionBalancer::new("events.raw");
+        let balancer = PartitionBalancer::new("events.raw", Duration::ZERO);
         balancer.set_partitions(2);
         let mut held = claims(&balancer, 2 * IN_FLIGHT_LIMIT).await;
         let mut per_partition = [0; 2];
@@ -411,7 +528,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn many_concurrent_records_wait_beyond_the_limit_and_every_claim_comes_back() {
-        let balancer = PartitionBalancer::new("events.raw");
+        let balancer = PartitionBalancer::new("events.raw", Duration::ZERO);
         balancer.set_partitions(2);
         // 30 records hold their claims until released: 10 claim, 20 wait.
         let release = Arc::new(tokio::sync::Semaphore::new(0));

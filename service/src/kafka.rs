@@ -43,19 +43,40 @@ fn with_overrides(mut client: ClientConfig, config: &KafkaConfig) -> ClientConfi
     client
 }
 
+/// How long a producer holds a partition's first record for more to join it in one produce
+/// request (`linger.ms`) unless `kafka.properties` says otherwise. The producers of balanced
+/// topics linger longer ([`crate::balance::producer_config`]).
+pub const LINGER: Duration = Duration::from_millis(5);
+
+/// The linger of producers made from `config`: `kafka.properties`' `linger.ms` or
+/// `queue.buffering.max.ms` (milliseconds, fractions allowed, as librdkafka reads them), else
+/// [`LINGER`]. A value that is not a number is librdkafka's to refuse; it counts as [`LINGER`].
+pub fn linger(config: &KafkaConfig) -> Duration {
+    ["linger.ms", "queue.buffering.max.ms"]
+        .iter()
+        .filter_map(|key| config.properties.get(*key))
+        .filter_map(|ms| ms.trim().parse::<f64>().ok())
+        .find(|ms| ms.is_finite() && *ms >= 0.0)
+        .map_or(LINGER, |ms| Duration::from_secs_f64(ms / 1000.0))
+}
+
 /// A producer that never reports success before every in-sync replica has the record and,
 /// with `kafka.idempotence` (the default), never writes a record twice on retry.
 pub fn producer(config: &KafkaConfig) -> Result<KafkaProducer, rdkafka::error::KafkaError> {
+    KafkaProducer::new(&producer_client_config(config)?)
+}
+
+fn producer_client_config(config: &KafkaConfig) -> Result<ClientConfig, KafkaError> {
     let mut client = base(config)?;
     client
         .set("acks", "all")
         .set("enable.idempotence", config.idempotence.to_string())
         .set("compression.type", "lz4")
-        .set("linger.ms", "5")
+        .set("linger.ms", LINGER.as_millis().to_string())
         .set("batch.size", "1000000")
         .set("message.timeout.ms", "30000")
         .set("queue.buffering.max.kbytes", "262144");
-    KafkaProducer::new(&with_overrides(client, config))
+    Ok(with_overrides(client, config))
 }
 
 /// A consumer in `group` that commits only when told to, starting from the earliest offset
@@ -131,6 +152,11 @@ impl RenewingProducer {
         })
     }
 
+    /// How long its records linger for a batch ([`linger`]).
+    pub fn linger(&self) -> Duration {
+        linger(&self.inner.config)
+    }
+
     /// The client to send with now.
     pub fn current(&self) -> KafkaProducer {
         self.lock().current.clone()
@@ -189,6 +215,22 @@ fn same_client(a: &KafkaProducer, b: &KafkaProducer) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_linger_is_the_one_librdkafka_is_given() {
+        let mut config = KafkaConfig::default();
+        assert_eq!(linger(&config), LINGER);
+        let client = producer_client_config(&config).unwrap();
+        assert_eq!(client.get("linger.ms"), Some("5"));
+        config
+            .properties
+            .insert("queue.buffering.max.ms".into(), "7.5".into());
+        assert_eq!(linger(&config), Duration::from_micros(7500));
+        config.properties.insert("linger.ms".into(), "0".into());
+        assert_eq!(linger(&config), Duration::ZERO, "linger.ms first");
+        config.properties.insert("linger.ms".into(), "soon".into());
+        assert_eq!(linger(&config), Duration::from_micros(7500));
+    }
 
     #[test]
     fn persistent_errors_replace_the_client_once() {
