@@ -27,7 +27,7 @@
 //! producer lingers over its first record (`linger.ms`, 20 ms with [`producer_config`]) or
 //! until it has [`IN_FLIGHT_LIMIT`] outstanding, which is also the batch at which librdkafka
 //! stops lingering ([`BATCH_RECORDS`]): four records a request in (d), and the broker went from
-//! 0.45–0.49 to 0.30–0.32 of a core. Under a closed loop an acknowledged batch frees its five
+//! 0.45–0.49 to 0.29–0.33 of a core. Under a closed loop an acknowledged batch frees its five
 //! places at once, the five oldest waiters take them, and their batch leaves full, without
 //! lingering (bench/PROFILE.md, "Sticky partitions").
 //!
@@ -431,7 +431,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_partition_stops_being_sticky_once_its_batch_has_lingered() {
-        let linger = Duration::from_millis(20);
+        // Long enough that two claims in a row always fall within it, even on a busy machine.
+        let linger = Duration::from_millis(200);
         let balancer = PartitionBalancer::new("events.normalized", linger);
         balancer.set_partitions(2);
         let first = claims(&balancer, 2).await;

@@ -56,8 +56,8 @@ pub fn linger(config: &KafkaConfig) -> Duration {
         .iter()
         .filter_map(|key| config.properties.get(*key))
         .filter_map(|ms| ms.trim().parse::<f64>().ok())
-        .find(|ms| ms.is_finite() && *ms >= 0.0)
-        .map_or(LINGER, |ms| Duration::from_secs_f64(ms / 1000.0))
+        .find_map(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
+        .unwrap_or(LINGER)
 }
 
 /// A producer that never reports success before every in-sync replica has the record and,
@@ -228,8 +228,10 @@ mod tests {
         assert_eq!(linger(&config), Duration::from_micros(7500));
         config.properties.insert("linger.ms".into(), "0".into());
         assert_eq!(linger(&config), Duration::ZERO, "linger.ms first");
-        config.properties.insert("linger.ms".into(), "soon".into());
-        assert_eq!(linger(&config), Duration::from_micros(7500));
+        for refused in ["soon", "-1", "NaN", "1e30"] {
+            config.properties.insert("linger.ms".into(), refused.into());
+            assert_eq!(linger(&config), Duration::from_micros(7500), "{refused}");
+        }
     }
 
     #[test]
