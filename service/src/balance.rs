@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::kafka::RenewingProducer;
+use crate::kafka::{RenewingProducer, LINGER_PROPERTIES};
 use crate::{KafkaConfig, Shutdown};
 
 /// How often the topic's partition count is read again (partitions can be added).
@@ -70,7 +70,10 @@ pub const BATCH_RECORDS: usize = IN_FLIGHT_LIMIT;
 pub fn producer_config(config: &KafkaConfig) -> KafkaConfig {
     let mut config = config.clone();
     let properties = &mut config.properties;
-    if !properties.contains_key("linger.ms") && !properties.contains_key("queue.buffering.max.ms") {
+    if !LINGER_PROPERTIES
+        .iter()
+        .any(|key| properties.contains_key(*key))
+    {
         properties.insert("linger.ms".into(), LINGER.as_millis().to_string());
     }
     properties

@@ -48,11 +48,14 @@ fn with_overrides(mut client: ClientConfig, config: &KafkaConfig) -> ClientConfi
 /// topics linger longer ([`crate::balance::producer_config`]).
 pub const LINGER: Duration = Duration::from_millis(5);
 
+/// The librdkafka properties that set the linger: `linger.ms` and its alias.
+pub const LINGER_PROPERTIES: [&str; 2] = ["linger.ms", "queue.buffering.max.ms"];
+
 /// The linger of producers made from `config`: `kafka.properties`' `linger.ms` or
 /// `queue.buffering.max.ms` (milliseconds, fractions allowed, as librdkafka reads them), else
 /// [`LINGER`]. A value that is not a number is librdkafka's to refuse; it counts as [`LINGER`].
 pub fn linger(config: &KafkaConfig) -> Duration {
-    ["linger.ms", "queue.buffering.max.ms"]
+    LINGER_PROPERTIES
         .iter()
         .filter_map(|key| config.properties.get(*key))
         .filter_map(|ms| ms.trim().parse::<f64>().ok())
